@@ -1,0 +1,37 @@
+// The smoothd example app: a plain HTTP server that takes its socket from
+// smoothd, reports ready and drains on stop, all through smoothd/worker.
+//
+//   under smoothd:  smoothd --config examples/hello/smoothd.yaml
+//   on its own:     node examples/hello/server.js   (listens on $PORT or 3000)
+//
+// Env: HELLO_DELAY_MS delays every answer (default 0), handy for watching a
+// reload drain in-flight requests; RELEASE names the code release.
+import http from 'node:http';
+import { listen } from 'smoothd/worker';
+
+const delayMs = Number(process.env.HELLO_DELAY_MS ?? 0);
+if (!Number.isFinite(delayMs) || delayMs < 0) {
+  throw new Error(`HELLO_DELAY_MS must be a number of milliseconds, got ${JSON.stringify(process.env.HELLO_DELAY_MS)}`);
+}
+
+const id = process.env.SMOOTHD_WORKER_ID ?? '-';
+const generation = process.env.SMOOTHD_GENERATION ?? '-';
+const release = process.env.RELEASE || 'dev';
+const greeting = `hello from worker ${id} pid ${process.pid} generation ${generation} (release ${release})\n`;
+
+const server = http.createServer((req, res) => {
+  const answer = () => {
+    res.setHeader('content-type', 'text/plain; charset=utf-8');
+    res.end(greeting);
+  };
+  if (delayMs > 0) setTimeout(answer, delayMs);
+  else answer();
+});
+
+const { fd, name, address } = await listen(server, {
+  // Stay below stopTimeout in smoothd.yaml, so the worker ends a stuck drain
+  // itself before smoothd has to SIGKILL it.
+  drainTimeoutMs: 8000,
+});
+const where = fd === null ? `${address.address}:${address.port}` : `inherited fd ${fd} (${name})`;
+console.log(`worker ${id} pid ${process.pid} listening on ${where}`);

@@ -1,0 +1,786 @@
+/**
+ * smoothctl — the control CLI (DESIGN §2).
+ *
+ * Startup cost matters: `smoothctl status --json` runs every few seconds from
+ * monitoring. The common path imports only node:net/node:path and the
+ * dependency-free control modules; the command line is parsed by a small
+ * table-driven parser below. yargs (~90 ms) is imported lazily, only to print
+ * --help. pino and json-rpc-2.0 are never loaded.
+ *
+ * Exit codes (stable, README lists them): 0 done, 1 reload/restart failed,
+ * 2 refused (Windows, daemon stopping), 64 usage error, 69 daemon not
+ * reachable, 75 --timeout expired, 77 permission denied on the socket.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import {
+  callRpc,
+  ConnectionLostError,
+  ControlClientError,
+  DaemonUnreachableError,
+  formatMs,
+  openRpcCall,
+  PermissionDeniedError,
+  probeControlSocket,
+  ProtocolError,
+  RpcCallError,
+  TimeoutError,
+  waitForConnectionClose,
+} from '../control/client.js';
+import { ERROR_TABLE, EXIT, errorInfo, exitCodeForError } from '../control/errors.js';
+import { GROUP_NAME_PATTERN, PROGRESS_NOTIFICATION } from '../control/methods.js';
+import type { ReloadReport, StatusDocument, WorkerStatus } from '../supervisor/report.js';
+import { currentUid, resolveSocketPath, SocketPathError } from '../paths.js';
+
+// ---------------------------------------------------------------------------
+// I/O seam (tests call main() with fakes; the bin uses the process)
+
+export interface CliIO {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+  env: NodeJS.ProcessEnv;
+  uid: number;
+  cwd: string;
+  now: () => number;
+}
+
+function defaultIO(): CliIO {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    uid: currentUid(),
+    cwd: process.cwd(),
+    now: () => Date.now(),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Command line
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json';
+
+interface OptSpec {
+  name: OptName;
+  short?: string;
+  /** Takes a value (`--name VALUE` or `--name=VALUE`); else a boolean flag. */
+  value?: string;
+  /** Boolean flag whose `--no-NAME` form is the one users type. */
+  negatable?: boolean;
+  describe: string;
+}
+
+const OPTIONS: Record<OptName, OptSpec> = {
+  socket: { name: 'socket', value: 'PATH', describe: 'control socket (default: $SMOOTHD_SOCKET, $RUNTIME_DIRECTORY, /run/smoothd, ...)' },
+  timeout: { name: 'timeout', value: 'DURATION', describe: 'give up after this long (500ms, 10s, 2m; plain numbers are ms) and exit 75; smoothd carries on' },
+  group: { name: 'group', short: 'g', value: 'NAME', describe: 'only roll this group (repeat, or comma-separate, for several)' },
+  wait: { name: 'wait', negatable: true, describe: 'return as soon as smoothd accepted the request (prints the reload id)' },
+  json: { name: 'json', describe: 'print JSON on stdout instead of text' },
+};
+
+const GLOBAL_OPTS: readonly OptName[] = ['socket', 'timeout'];
+
+interface CommandSpec {
+  name: 'reload' | 'restart' | 'status' | 'stop';
+  usage: string;
+  describe: string;
+  positionals: readonly string[];
+  options: readonly OptName[];
+}
+
+const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'reload',
+    usage: 'reload [--group NAME]... [--no-wait] [--json]',
+    describe: 'roll every reloadable group (or the --group ones) onto the code and config on disk; waits until the roll ends',
+    positionals: [],
+    options: ['group', 'wait', 'json'],
+  },
+  {
+    name: 'restart',
+    usage: 'restart GROUP [--no-wait] [--json]',
+    describe: 'roll one group, even one marked reloadable: false',
+    positionals: ['GROUP'],
+    options: ['wait', 'json'],
+  },
+  {
+    name: 'status',
+    usage: 'status [--json]',
+    describe: 'show groups and workers (--json: the status document)',
+    positionals: [],
+    options: ['json'],
+  },
+  {
+    name: 'stop',
+    usage: 'stop [--no-wait]',
+    describe: 'stop every group gracefully; waits until smoothd has exited',
+    positionals: [],
+    options: ['wait'],
+  },
+];
+
+export type Command =
+  | { name: 'reload'; groups: string[]; wait: boolean; json: boolean }
+  | { name: 'restart'; group: string; wait: boolean; json: boolean }
+  | { name: 'status'; json: boolean }
+  | { name: 'stop'; wait: boolean }
+  | { name: 'help'; topic: string | null }
+  | { name: 'version' };
+
+export interface ParsedArgs {
+  command: Command;
+  socket?: string;
+  timeoutMs?: number;
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** `500ms`, `10s`, `2m`, `1h`; a plain number is milliseconds (like the config's durations). */
+export function parseDuration(text: string): number {
+  const m = DURATION.exec(text.trim());
+  if (m === null) throw new UsageError(`invalid duration ${JSON.stringify(text)} (examples: 500ms, 10s, 2m; a plain number is ms)`);
+  const ms = Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!);
+  if (ms <= 0) throw new UsageError(`--timeout must be more than 0, got ${JSON.stringify(text)}`);
+  if (ms > MAX_TIMER_MS) throw new UsageError(`--timeout ${text} is too long (at most 24 days)`);
+  return ms;
+}
+
+function findLong(name: string): OptSpec | undefined {
+  return (Object.values(OPTIONS) as OptSpec[]).find((o) => o.name === name);
+}
+
+function checkGroupName(name: string, what: string): string {
+  if (!GROUP_NAME_PATTERN.test(name)) {
+    throw new UsageError(`invalid ${what} ${JSON.stringify(name)} (group names are 1-64 characters of A-Z a-z 0-9 _ . -)`);
+  }
+  return name;
+}
+
+/** The hand-written parser of the fast path. Throws UsageError. */
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const positionals: string[] = [];
+  const seen = new Map<OptName, string>(); // option -> how the user spelled it (for messages)
+  const values: { socket?: string; timeout?: string; groups: string[]; wait?: boolean; json?: boolean } = { groups: [] };
+  let help = false;
+  let version = false;
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg === '-h' || arg === '--help') {
+      help = true;
+      continue;
+    }
+    if (arg === '--version') {
+      version = true;
+      continue;
+    }
+    let spec: OptSpec | undefined;
+    let inline: string | undefined;
+    let negated = false;
+    let spelled = arg;
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      inline = eq === -1 ? undefined : arg.slice(eq + 1);
+      spelled = `--${name}`;
+      spec = findLong(name);
+      if (spec === undefined && name.startsWith('no-')) {
+        const base = findLong(name.slice(3));
+        if (base !== undefined && base.value === undefined) {
+          spec = base;
+          negated = true;
+        }
+      }
+      if (spec === undefined) throw new UsageError(`unknown option ${spelled}`);
+    } else if (arg.startsWith('-') && arg.length > 1) {
+      const short = arg.slice(1, 2);
+      spec = (Object.values(OPTIONS) as OptSpec[]).find((o) => o.short === short);
+      if (spec === undefined) throw new UsageError(`unknown option -${short}`);
+      spelled = `-${short}`;
+      if (arg.length > 2) inline = arg.slice(2);
+    } else {
+      positionals.push(arg);
+      continue;
+    }
+    let value: string | undefined;
+    if (spec.value !== undefined) {
+      if (inline !== undefined) value = inline;
+      else {
+        const next = argv[i + 1];
+        if (next === undefined || (next.startsWith('-') && next !== '-')) {
+          throw new UsageError(`option ${spelled} needs a value (${spelled} ${spec.value})`);
+        }
+        value = next;
+        i++;
+      }
+      if (value === '') throw new UsageError(`option ${spelled} needs a non-empty value`);
+    } else if (inline !== undefined) {
+      if (negated || (inline !== 'true' && inline !== 'false')) throw new UsageError(`option ${spelled} takes no value`);
+      negated = inline === 'false';
+    }
+    seen.set(spec.name, spelled);
+    switch (spec.name) {
+      case 'socket':
+        values.socket = value!;
+        break;
+      case 'timeout':
+        values.timeout = value!;
+        break;
+      case 'group':
+        for (const g of value!.split(',')) {
+          if (g !== '') values.groups.push(checkGroupName(g, 'group name'));
+        }
+        break;
+      case 'wait':
+        values.wait = !negated;
+        break;
+      case 'json':
+        values.json = !negated;
+        break;
+      default: {
+        const never: never = spec.name;
+        throw new Error(`unhandled option ${String(never)}`);
+      }
+    }
+  }
+
+  const common: Omit<ParsedArgs, 'command'> = {};
+  if (values.socket !== undefined) common.socket = values.socket;
+  if (values.timeout !== undefined) common.timeoutMs = parseDuration(values.timeout);
+
+  if (version) return { ...common, command: { name: 'version' } };
+  const first = positionals[0];
+  if (help || first === 'help') {
+    const topic = first === 'help' ? (positionals[1] ?? null) : (first ?? null);
+    return { ...common, command: { name: 'help', topic } };
+  }
+  if (first === undefined) throw new UsageError('no command given (reload, restart, status, stop)');
+  const cmd = COMMANDS.find((c) => c.name === first);
+  if (cmd === undefined) {
+    throw new UsageError(`unknown command ${JSON.stringify(first)} (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+  }
+  for (const [name, spelled] of seen) {
+    if (!GLOBAL_OPTS.includes(name) && !cmd.options.includes(name)) {
+      throw new UsageError(`option ${spelled} does not apply to ${cmd.name} (usage: smoothctl ${cmd.usage})`);
+    }
+  }
+  const rest = positionals.slice(1);
+  if (rest.length < cmd.positionals.length) {
+    throw new UsageError(`${cmd.name} needs ${cmd.positionals.join(' ')} (usage: smoothctl ${cmd.usage})`);
+  }
+  if (rest.length > cmd.positionals.length) {
+    throw new UsageError(
+      `unexpected argument ${JSON.stringify(rest[cmd.positionals.length])} for ${cmd.name} (usage: smoothctl ${cmd.usage})`,
+    );
+  }
+  const wait = values.wait ?? true;
+  const json = values.json ?? false;
+  switch (cmd.name) {
+    case 'reload':
+      return { ...common, command: { name: 'reload', groups: [...new Set(values.groups)], wait, json } };
+    case 'restart':
+      return { ...common, command: { name: 'restart', group: checkGroupName(rest[0]!, 'group'), wait, json } };
+    case 'status':
+      return { ...common, command: { name: 'status', json } };
+    case 'stop':
+      return { ...common, command: { name: 'stop', wait } };
+    default: {
+      const never: never = cmd.name;
+      throw new Error(`unhandled command ${String(never)}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Help (lazy yargs) and version
+
+const EXIT_CODE_LINES = [
+  'Exit codes:',
+  '  0   done',
+  '  1   reload/restart failed (the old workers keep serving)',
+  '  2   refused (Windows, smoothd stopping)',
+  '  64  usage error',
+  '  69  smoothd not reachable (no socket / connection refused)',
+  '  75  --timeout expired (smoothd carries on)',
+  '  77  permission denied on the socket',
+];
+
+function errorTableText(): string {
+  const lines = ['Error codes of the control protocol (JSON-RPC error.code):'];
+  for (const e of ERROR_TABLE) lines.push(`  ${String(e.code).padEnd(7)} ${e.name.padEnd(23)} exit ${String(e.exitCode).padEnd(3)} ${e.meaning}`);
+  return lines.join('\n');
+}
+
+async function helpText(topic: string | null): Promise<string> {
+  if (topic === 'errors') return errorTableText() + '\n';
+  if (topic === 'protocol') {
+    const { METHODS, formatMethodHelp } = await import('../control/methods.js');
+    return (
+      'JSON-RPC 2.0 over the control socket, one JSON value per line.\n\n' +
+      METHODS.map((m) => formatMethodHelp(m)).join('\n\n') +
+      '\n\n' +
+      errorTableText() +
+      '\n'
+    );
+  }
+  const cmd = topic === null ? undefined : COMMANDS.find((c) => c.name === topic);
+  if (topic !== null && cmd === undefined) {
+    throw new UsageError(`no help topic ${JSON.stringify(topic)} (commands: ${COMMANDS.map((c) => c.name).join(', ')}, errors, protocol)`);
+  }
+  const { default: yargs } = await import('yargs');
+  let y = yargs([])
+    .scriptName('smoothctl')
+    .usage('Usage: $0 [--socket PATH] [--timeout DURATION] <command>')
+    .help('help')
+    .alias('help', 'h')
+    .version(false)
+    .exitProcess(false)
+    .wrap(null);
+  const addOpt = <T>(yy: T, name: OptName): T => {
+    const o = OPTIONS[name];
+    const key = o.negatable ? `no-${o.name}` : o.name;
+    const config: Record<string, unknown> = { describe: o.describe, type: o.value !== undefined ? 'string' : 'boolean' };
+    if (o.short !== undefined) config.alias = o.short;
+    if (o.value !== undefined) config.requiresArg = true;
+    if (o.name === 'group') config.array = true;
+    return (yy as unknown as { option(k: string, c: unknown): T }).option(key, config);
+  };
+  for (const c of COMMANDS) {
+    y = y.command(
+      c.name + c.positionals.map((p) => ` <${p.toLowerCase()}>`).join(''),
+      c.describe,
+      (b) => {
+        let bb = b.usage(`Usage: smoothctl ${c.usage}\n\n${c.describe}`);
+        for (const o of c.options) bb = addOpt(bb, o);
+        return bb;
+      },
+    );
+  }
+  for (const o of GLOBAL_OPTS) y = addOpt(y, o);
+  y = y.option('version', { describe: 'print the version', type: 'boolean' });
+  y = y.epilog(
+    [
+      ...EXIT_CODE_LINES,
+      '',
+      'More: smoothctl help errors (error codes), smoothctl help protocol (the JSON-RPC methods).',
+      'Timeouts: none for reload/restart/stop, 10s for status, unless --timeout says otherwise.',
+    ].join('\n'),
+  );
+  const args = cmd === undefined ? ['--help'] : [cmd.name, ...cmd.positionals.map(() => 'x'), '--help'];
+  const output = await new Promise<string>((resolve) => {
+    void y.parse(args, {}, (_err: unknown, _argv: unknown, out: string) => resolve(out));
+  });
+  return output.endsWith('\n') ? output : output + '\n';
+}
+
+async function packageVersion(): Promise<string> {
+  try {
+    const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8');
+    const v = (JSON.parse(text) as { version?: unknown }).version;
+    return typeof v === 'string' ? v : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Formatting
+
+export function formatBytes(n: number | null): string {
+  if (n === null || !Number.isFinite(n)) return '-';
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 100 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+export function formatAge(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms) || ms < 0) return '-';
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h ${m % 60}m`;
+  const d = Math.floor(h / 24);
+  return `${d}d ${h % 24}h`;
+}
+
+function ageSince(iso: string | null, now: number): number | null {
+  if (iso === null) return null;
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? null : now - t;
+}
+
+function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function workerStatusText(w: WorkerStatus): string {
+  if (w.statusText) return w.statusText;
+  if (w.state === 'backoff' && w.lastExit) return `last exit: ${w.lastExit.reason}`;
+  return '-';
+}
+
+export function formatStatus(doc: StatusDocument, now: number): string {
+  const d = doc.daemon;
+  const lines: string[] = [];
+  lines.push(
+    `smoothd ${d.version} (pid ${d.pid}) ${d.state}, up ${formatAge(d.uptimeMs)}` +
+      (d.configPath ? `, config ${d.configPath}` : ''),
+  );
+  const r = doc.reload;
+  if (r && r.id > 0) {
+    const when = r.state === 'running' ? `${r.done}/${r.total}` : `${formatAge(ageSince(r.finishedAt, now))} ago`;
+    lines.push(
+      `reload ${r.id} ${r.state} (${when})` +
+        (r.error ? `: ${r.error}` : '') +
+        (r.queued !== null && r.queued !== undefined ? `; reload ${r.queued} queued` : ''),
+    );
+  }
+  const rows: string[][] = [['GROUP', 'ID', 'PID', 'GEN', 'STATE', 'UPTIME', 'RESTARTS', 'MEM', 'STATUS']];
+  const pending: string[] = [];
+  for (const g of doc.groups) {
+    const label = g.name + (g.pending ? '*' : '');
+    if (g.pending) pending.push(g.name);
+    if (g.workers.length === 0) {
+      rows.push([label, '-', '-', String(g.generation), 'none', '-', '-', '-', `0/${g.desired} workers`]);
+      continue;
+    }
+    for (const w of g.workers) {
+      rows.push([
+        label,
+        w.id === null ? '-' : String(w.id),
+        w.pid === null ? '-' : String(w.pid),
+        String(w.generation),
+        w.state,
+        w.pid === null ? '-' : formatAge(ageSince(w.startedAt, now)),
+        String(w.restarts),
+        formatBytes(w.rssBytes),
+        workerStatusText(w),
+      ]);
+    }
+  }
+  lines.push(table(rows));
+  if (pending.length > 0) {
+    lines.push(`* config changed for a non-reloadable group: apply with ${pending.map((p) => `smoothctl restart ${p}`).join(', ')}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function isReport(x: unknown): x is ReloadReport {
+  return typeof x === 'object' && x !== null && typeof (x as ReloadReport).id === 'number' && typeof (x as ReloadReport).state === 'string';
+}
+
+export function formatProgress(params: unknown): string {
+  if (typeof params !== 'object' || params === null) return JSON.stringify(params);
+  const p = params as { group?: unknown; message?: unknown; done?: unknown; total?: unknown };
+  if (typeof p.message !== 'string') return JSON.stringify(params);
+  const prefix = typeof p.group === 'string' && p.group !== '' ? `${p.group}: ` : '';
+  const count = typeof p.done === 'number' && typeof p.total === 'number' && p.total > 0 ? ` [${p.done}/${p.total}]` : '';
+  return `${prefix}${p.message}${count}`;
+}
+
+function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+export function formatReportSummary(verb: string, r: ReloadReport): string {
+  const groups = (r.groups ?? [])
+    .map((g) => (g.state === 'rolled' ? `${g.name} ${g.done}/${g.total}` : `${g.name} ${g.state}${g.total > 0 ? ` ${g.done}/${g.total}` : ''}`))
+    .join(', ');
+  if (r.state === 'succeeded') {
+    return `${verb} ${r.id} succeeded${r.durationMs !== null && r.durationMs !== undefined ? ` in ${formatSeconds(r.durationMs)}` : ''}${groups ? `: ${groups}` : ''}`;
+  }
+  const reason = r.failure ? `${r.failure.group}: ${r.failure.reason}` : (r.error ?? 'no reason given');
+  return `${verb} ${r.id} ${r.state}: ${reason}`;
+}
+
+function stderrTail(r: ReloadReport): string {
+  const f = r.failure;
+  if (!f || !Array.isArray(f.stderrTail) || f.stderrTail.length === 0) return '';
+  const who = `${f.group} worker ${f.workerId}${f.pid !== null ? ` (pid ${f.pid})` : ''}`;
+  return [`last stderr lines of ${who}:`, ...f.stderrTail.map((l) => `  ${l}`)].join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+
+interface Ctx {
+  io: CliIO;
+  socket: string;
+  timeoutMs: number | undefined;
+  deadline: number | undefined;
+}
+
+function remaining(ctx: Ctx): number | undefined {
+  return ctx.deadline === undefined ? undefined : Math.max(1, ctx.deadline - ctx.io.now());
+}
+
+function json(value: unknown): string {
+  return JSON.stringify(value, null, 2) + '\n';
+}
+
+async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'restart' }>): Promise<number> {
+  const { io } = ctx;
+  const params: Record<string, unknown> =
+    cmd.name === 'reload' ? (cmd.groups.length > 0 ? { groups: cmd.groups } : {}) : { group: cmd.group };
+  params.wait = cmd.wait;
+  const onNotification = (method: string, p: unknown): void => {
+    // Progress always goes to stderr (--json only changes stdout).
+    if (method === PROGRESS_NOTIFICATION) io.stderr.write(formatProgress(p) + '\n');
+  };
+  const opts: { timeoutMs?: number; onNotification: typeof onNotification } = { onNotification };
+  const t = remaining(ctx);
+  if (t !== undefined) opts.timeoutMs = t;
+  let result: unknown;
+  try {
+    result = await callRpc(ctx.socket, cmd.name, params, opts);
+  } catch (err) {
+    if (err instanceof RpcCallError) {
+      const exit = exitCodeForError(err.code);
+      if (isReport(err.data)) {
+        if (cmd.json) {
+          io.stdout.write(json(err.data));
+          io.stderr.write(`smoothctl: ${formatReportSummary(cmd.name, err.data)}\n`);
+        } else {
+          io.stdout.write(formatReportSummary(cmd.name, err.data) + '\n');
+          io.stderr.write(stderrTail(err.data));
+        }
+        return exit;
+      }
+      if (cmd.json) io.stdout.write(json({ error: { code: err.code, message: err.message, data: err.data } }));
+      io.stderr.write(`smoothctl: ${cmd.name} ${exit === EXIT.REFUSED ? 'refused' : 'failed'}: ${err.message}\n`);
+      return exit;
+    }
+    throw err;
+  }
+  if (cmd.json) {
+    io.stdout.write(json(result));
+    return EXIT.OK;
+  }
+  if (!cmd.wait) {
+    const r = result as { id?: unknown; state?: unknown } | null;
+    io.stdout.write(`${cmd.name} ${String(r?.id ?? '?')} ${String(r?.state ?? 'accepted')}\n`);
+    return EXIT.OK;
+  }
+  if (isReport(result)) {
+    io.stdout.write(formatReportSummary(cmd.name, result) + '\n');
+    return result.state === 'succeeded' ? EXIT.OK : EXIT.FAILED;
+  }
+  io.stdout.write(`${cmd.name} done\n`);
+  return EXIT.OK;
+}
+
+async function runStatus(ctx: Ctx, cmd: Extract<Command, { name: 'status' }>): Promise<number> {
+  const opts: { timeoutMs?: number } = {};
+  const t = remaining(ctx);
+  if (t !== undefined) opts.timeoutMs = t;
+  const doc = await callRpc(ctx.socket, 'status', {}, opts);
+  if (cmd.json) {
+    ctx.io.stdout.write(json(doc));
+    return EXIT.OK;
+  }
+  if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as StatusDocument).groups)) {
+    throw new ProtocolError(ctx.socket, 'the status answer is not a status document');
+  }
+  ctx.io.stdout.write(formatStatus(doc as StatusDocument, ctx.io.now()));
+  return EXIT.OK;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Resolve `p`, or throw TimeoutError at the deadline. */
+async function beforeDeadline<T>(ctx: Ctx, p: Promise<T>, onTimeout?: () => void): Promise<T> {
+  const t = remaining(ctx);
+  if (t === undefined) return p;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          onTimeout?.();
+          reject(new TimeoutError(ctx.socket, ctx.timeoutMs ?? t));
+        }, t);
+      }),
+    ]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+function pidGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as { code?: string }).code === 'ESRCH';
+  }
+  // A zombie (exited, not yet reaped by its parent) counts as gone.
+  try {
+    return /\)\s+Z\s/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function runStop(ctx: Ctx, cmd: Extract<Command, { name: 'stop' }>): Promise<number> {
+  const { io } = ctx;
+  const opts: { timeoutMs?: number } = {};
+  const t = remaining(ctx);
+  if (t !== undefined) opts.timeoutMs = t;
+  const call = openRpcCall(ctx.socket, 'stop', { wait: true }, opts);
+  let pid: number | null = null;
+  try {
+    const result = (await call.result) as { pid?: unknown } | null;
+    if (typeof result?.pid === 'number') pid = result.pid;
+  } catch (err) {
+    // The daemon may exit before its answer gets out: that is a stop, too.
+    if (!(err instanceof ConnectionLostError)) {
+      call.close();
+      throw err;
+    }
+  }
+  if (!cmd.wait) {
+    call.close();
+    io.stdout.write(`smoothd is stopping${pid !== null ? ` (pid ${pid})` : ''}\n`);
+    return EXIT.OK;
+  }
+  // smoothd closes every control connection when it exits. Our connection may
+  // also be closed earlier (idle timeout, connection limit): then check whether
+  // the socket still answers and, if so, wait on a fresh connection.
+  let closed = call.closed;
+  let cancel = call.close;
+  for (;;) {
+    await beforeDeadline(ctx, closed, cancel);
+    const state = await probeControlSocket(ctx.socket);
+    if (state !== 'answering') break;
+    await beforeDeadline(ctx, sleep(50));
+    const w = waitForConnectionClose(ctx.socket);
+    closed = w.closed;
+    cancel = w.cancel;
+  }
+  // The socket is gone; give the process a moment to finish exiting (bounded:
+  // the pid may belong to another pid namespace).
+  if (pid !== null && pid !== process.pid) {
+    const until = io.now() + 5000;
+    while (!pidGone(pid) && io.now() < until) await beforeDeadline(ctx, sleep(20));
+  }
+  io.stdout.write('smoothd stopped\n');
+  return EXIT.OK;
+}
+
+function reportError(io: CliIO, err: unknown, ctx: Ctx | null, what: string): number {
+  if (err instanceof TimeoutError) {
+    io.stderr.write(
+      `smoothctl: ${what} timed out after ${formatMs(ctx?.timeoutMs ?? err.timeoutMs)} (--timeout); smoothd carries on\n`,
+    );
+    return EXIT.TIMEOUT;
+  }
+  if (err instanceof PermissionDeniedError) {
+    io.stderr.write(`smoothctl: ${err.message}\n`);
+    return EXIT.PERMISSION;
+  }
+  if (err instanceof DaemonUnreachableError || err instanceof ConnectionLostError || err instanceof ProtocolError) {
+    io.stderr.write(`smoothctl: ${err.message}\n`);
+    return EXIT.UNREACHABLE;
+  }
+  if (err instanceof RpcCallError) {
+    const name = errorInfo(err.code)?.name;
+    io.stderr.write(`smoothctl: ${what} failed: ${err.message}${name ? ` (${name})` : ''}\n`);
+    return exitCodeForError(err.code);
+  }
+  if (err instanceof ControlClientError) {
+    io.stderr.write(`smoothctl: ${err.message}\n`);
+    return EXIT.UNREACHABLE;
+  }
+  io.stderr.write(`smoothctl: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return EXIT.FAILED;
+}
+
+/** Run smoothctl with these arguments; resolves with the exit code. Never throws. */
+export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Promise<number> {
+  const io: CliIO = { ...defaultIO(), ...ioOverrides };
+  let parsed: ParsedArgs;
+  try {
+    parsed = parseArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`smoothctl: ${err.message}; see smoothctl --help\n`);
+      return EXIT.USAGE;
+    }
+    return reportError(io, err, null, 'smoothctl');
+  }
+  const { command } = parsed;
+  if (command.name === 'help') {
+    try {
+      io.stdout.write(await helpText(command.topic));
+      return EXIT.OK;
+    } catch (err) {
+      if (err instanceof UsageError) {
+        io.stderr.write(`smoothctl: ${err.message}; see smoothctl --help\n`);
+        return EXIT.USAGE;
+      }
+      return reportError(io, err, null, 'help');
+    }
+  }
+  if (command.name === 'version') {
+    io.stdout.write(`smoothctl ${await packageVersion()}\n`);
+    return EXIT.OK;
+  }
+  let socket: string;
+  try {
+    socket = resolveSocketPath({ flag: parsed.socket, env: io.env, uid: io.uid, cwd: io.cwd });
+  } catch (err) {
+    if (err instanceof SocketPathError) {
+      io.stderr.write(`smoothctl: ${err.message}\n`);
+      return EXIT.USAGE;
+    }
+    return reportError(io, err, null, command.name);
+  }
+  const timeoutMs = parsed.timeoutMs ?? (command.name === 'status' ? 10_000 : undefined);
+  const ctx: Ctx = { io, socket, timeoutMs, deadline: timeoutMs === undefined ? undefined : io.now() + timeoutMs };
+  try {
+    switch (command.name) {
+      case 'reload':
+      case 'restart':
+        return await runRoll(ctx, command);
+      case 'status':
+        return await runStatus(ctx, command);
+      case 'stop':
+        return await runStop(ctx, command);
+      default: {
+        const never: never = command;
+        throw new Error(`unhandled command ${JSON.stringify(never)}`);
+      }
+    }
+  } catch (err) {
+    return reportError(io, err, ctx, command.name);
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * `smoothd`: the daemon's command line (DESIGN §2).
+ *
+ * Exit codes: 0 clean stop, 64 usage error, 71 start failed (bind, spawn,
+ * first readiness, control socket in use), 78 config missing or invalid.
+ *
+ * Arguments are parsed by hand: the daemon has six flags, and not loading an
+ * argument library keeps its resident memory down for its whole life.
+ */
+import { readFileSync } from 'node:fs';
+import type { LevelWithSilent, Logger } from 'pino';
+import { DEFAULT_CONFIG_PATH, loadCheckedConfig } from '../config/load.js';
+import { ConfigError, type Config } from '../config/types.js';
+import { bindListen, controlHandlers, reloadLoader, resolveSpecs } from '../daemon.js';
+import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
+import { currentUid, resolveSocketPath } from '../paths.js';
+import { Runtime } from '../runtime/runtime.js';
+import { inheritedSystemdSockets, SocketTable } from '../runtime/sockets.js';
+import { findSetpriv } from '../runtime/spawn.js';
+
+export const EXIT_OK = 0;
+export const EXIT_USAGE = 64;
+export const EXIT_START_FAILED = 71;
+export const EXIT_CONFIG = 78;
+
+interface Args {
+  config: string;
+  socket: string | undefined;
+  logLevel: LevelWithSilent;
+  logFormat: LogFormat | null;
+  check: boolean;
+  help: boolean;
+  version: boolean;
+}
+
+const HELP = `Usage: smoothd [--config FILE] [--socket PATH] [--log-level LEVEL] [--log-format json|pretty] [--check]
+
+Runs a service's workers and replaces them with new code without a failed request.
+
+Options:
+  --config FILE        config file (YAML or JSON); default ${DEFAULT_CONFIG_PATH}
+  --socket PATH        control socket; default $SMOOTHD_SOCKET, $RUNTIME_DIRECTORY/smoothd.sock,
+                       /run/smoothd/smoothd.sock (root), $XDG_RUNTIME_DIR/smoothd/smoothd.sock,
+                       /tmp/smoothd-$UID/smoothd.sock
+  --log-level LEVEL    ${LOG_LEVELS.join(', ')}; default info
+  --log-format FORMAT  json (default when stdout is not a terminal) or pretty
+  --check              validate the config (commands, folders, addresses) and exit 0 or 78
+  --help, --version
+
+Signals: SIGHUP reloads; SIGTERM/SIGINT stop gracefully (a second one kills the workers).
+Exit codes: 0 clean stop, 64 usage error, 71 start failed, 78 config missing or invalid.
+Control it with smoothctl (smoothctl --help).`;
+
+class UsageError extends Error {}
+
+export function parseArgs(argv: string[]): Args {
+  const args: Args = { config: DEFAULT_CONFIG_PATH, socket: undefined, logLevel: 'info', logFormat: null, check: false, help: false, version: false };
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i]!;
+    const eq = raw.indexOf('=');
+    const flag = raw.startsWith('--') && eq > 0 ? raw.slice(0, eq) : raw;
+    const value = (): string => {
+      if (raw.startsWith('--') && eq > 0) return raw.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--config':
+      case '-c':
+        args.config = value();
+        break;
+      case '--socket':
+        args.socket = value();
+        break;
+      case '--log-level': {
+        const v = value();
+        if (!(LOG_LEVELS as readonly string[]).includes(v)) throw new UsageError(`--log-level ${JSON.stringify(v)} is not a level; use one of ${LOG_LEVELS.join(', ')}`);
+        args.logLevel = v as LevelWithSilent;
+        break;
+      }
+      case '--log-format': {
+        const v = value();
+        if (v !== 'json' && v !== 'pretty') throw new UsageError(`--log-format ${JSON.stringify(v)} is not a format; use json or pretty`);
+        args.logFormat = v;
+        break;
+      }
+      case '--check':
+        args.check = true;
+        break;
+      case '--help':
+      case '-h':
+        args.help = true;
+        break;
+      case '--version':
+      case '-V':
+        args.version = true;
+        break;
+      default:
+        throw new UsageError(raw.startsWith('-') ? `unknown option ${raw}` : `unexpected argument ${JSON.stringify(raw)} (smoothd takes no commands; use smoothctl to control it)`);
+    }
+  }
+  return args;
+}
+
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`smoothd: ${err.message}\nRun smoothd --help for the options.\n`);
+    return EXIT_USAGE;
+  }
+  if (args.help) {
+    process.stdout.write(`${HELP}\n`);
+    return EXIT_OK;
+  }
+  if (args.version) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return EXIT_OK;
+  }
+
+  let config: Config;
+  try {
+    config = await loadCheckedConfig(args.config);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`smoothd: ${err.message}\n`);
+      return EXIT_CONFIG;
+    }
+    throw err;
+  }
+  if (args.check) {
+    const workers = config.groups.reduce((n, g) => n + g.count, 0);
+    process.stdout.write(`smoothd: ${config.path}: OK (${config.groups.length} group${config.groups.length === 1 ? '' : 's'}, ${workers} worker${workers === 1 ? '' : 's'})\n`);
+    return EXIT_OK;
+  }
+
+  let socketPath: string;
+  try {
+    socketPath = resolveSocketPath({ flag: args.socket, env: process.env, uid: currentUid() });
+  } catch (err) {
+    process.stderr.write(`smoothd: ${(err as Error).message}\n`);
+    return EXIT_USAGE;
+  }
+
+  const log = await createLogger(args.logLevel, args.logFormat);
+  return run(config, socketPath, log);
+}
+
+async function run(config: Config, socketPath: string, log: Logger): Promise<number> {
+  const sockets = new SocketTable(inheritedSystemdSockets(process.env, process.pid));
+  let specs;
+  try {
+    specs = await resolveSpecs(config);
+    bindListen(config, sockets);
+  } catch (err) {
+    sockets.closeAll();
+    if (err instanceof ConfigError) {
+      log.fatal({ issues: err.issues }, `cannot start: ${err.message}`);
+      process.stderr.write(`smoothd: ${err.message}\n`);
+      return err.issues.some((i) => i.path === 'listen') ? EXIT_START_FAILED : EXIT_CONFIG;
+    }
+    throw err;
+  }
+
+  const setpriv = findSetpriv();
+  if (!setpriv) log.warn('setpriv (util-linux) not found: workers will not get SIGTERM if smoothd is killed; install util-linux');
+
+  const runtime = new Runtime({
+    config,
+    specs,
+    sockets,
+    loadConfig: reloadLoader(config.path),
+    logger: log,
+    version: packageVersion(),
+    setpriv,
+  });
+
+  const { startControlServer } = await import('../control/server.js');
+  let control;
+  try {
+    control = await startControlServer({
+      path: socketPath,
+      mode: config.socketMode,
+      group: config.socketGroup,
+      handlers: controlHandlers(runtime, log),
+      logger: log,
+    });
+  } catch (err) {
+    sockets.closeAll();
+    log.fatal({ err: (err as Error).message }, 'cannot open the control socket');
+    process.stderr.write(`smoothd: ${(err as Error).message}\n`);
+    return EXIT_START_FAILED;
+  }
+  log.info({ socket: socketPath, config: config.path, pid: process.pid }, 'smoothd started');
+
+  let stopSignals = 0;
+  const onStop = (sig: NodeJS.Signals): void => {
+    stopSignals += 1;
+    log.info({ signal: sig }, stopSignals === 1 ? 'stopping gracefully' : 'second stop signal: killing the workers');
+    runtime.signalStop(stopSignals > 1);
+  };
+  const onHup = (): void => {
+    log.info('SIGHUP: reloading');
+    runtime.requestReload(null, 'signal').catch((err: Error) => log.warn({ err: err.message }, 'reload refused'));
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onHup);
+  // The daemon must outlive its own bugs: its workers keep serving either way.
+  const onBug = (err: unknown): void => log.error({ err }, 'internal error (smoothd keeps running)');
+  process.on('uncaughtException', onBug);
+  process.on('unhandledRejection', onBug);
+
+  runtime.start();
+  const code = await runtime.exited;
+  await control.close();
+  sockets.closeAll();
+  process.off('SIGTERM', onStop);
+  process.off('SIGINT', onStop);
+  process.off('SIGHUP', onHup);
+  log.info({ exitCode: code }, code === 0 ? 'smoothd stopped' : 'smoothd start failed; everything is stopped');
+  return code;
+}

@@ -1,0 +1,369 @@
+/**
+ * The config file boundary: reading and parsing it (loadConfig), and the
+ * checks that look at the machine rather than the document (checkConfig:
+ * commands, folders, users), run by `smoothd --check` and at every
+ * start and reload.
+ */
+import { execFile } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  visit,
+  type YAMLError,
+} from 'yaml';
+import { validateConfig } from './schema.js';
+import { type Config, ConfigError, type ConfigIssue } from './types.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/smoothd/smoothd.yaml';
+
+/** execvp's fallback when neither the group's env nor smoothd has a PATH. */
+const FALLBACK_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+const EXAMPLE = 'groups: { web: { command: [node, server.js] } }';
+
+/**
+ * Reads, parses and validates a config file. Throws ConfigError (exit 78)
+ * when the file is missing, unreadable, not YAML or not a valid config.
+ */
+export async function loadConfig(file: string): Promise<Config> {
+  const path = resolve(file);
+  const text = await readConfigText(path);
+  return parseConfigText(text, path);
+}
+
+/** Parses and validates config text; `file` names it in messages and anchors relative paths. */
+export function parseConfigText(text: string, file: string): Config {
+  const path = resolve(file);
+  const fail = (message: string): never => {
+    throw new ConfigError(path, [{ path: '', message }]);
+  };
+  if (text.trim() === '') fail(`the config file is empty; it needs at least ${EXAMPLE}`);
+
+  const lineCounter = new LineCounter();
+  // merge: `<<: *web` lets one group reuse another's settings.
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, merge: true, lineCounter });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      path,
+      doc.errors.map((error) => ({ path: '', message: describeYamlError(error, text, lineCounter) })),
+    );
+  }
+  if (doc.contents === null) fail(`the config file has only comments; it needs at least ${EXAMPLE}`);
+
+  keepSourceText(doc);
+  return validateConfig(doc.toJS({ mapAsMap: true }), path);
+}
+
+async function readConfigText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(path, [{ path: '', message: describeReadError(error, path) }]);
+  }
+}
+
+function describeReadError(error: unknown, path: string): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+      return `config file not found: ${path}; create it or pass --config FILE`;
+    case 'EACCES':
+    case 'EPERM':
+      return `cannot read config file ${path}: permission denied; run smoothd as a user that can read it, or fix the file's owner or mode`;
+    case 'EISDIR':
+      return `${path} is a folder, not a config file; pass the file itself with --config FILE`;
+    default:
+      return `cannot read config file ${path}: ${(error as Error).message}`;
+  }
+}
+
+function describeYamlError(error: YAMLError, text: string, lineCounter: LineCounter): string {
+  const { line, col } = lineCounter.linePos(error.pos[0]);
+  const lineText = (text.split(/\r?\n/)[line - 1] ?? '').trim();
+  const context = lineText === '' ? '' : ` (line ${line}: ${JSON.stringify(lineText)})`;
+  if (error.code === 'MULTIPLE_DOCS') {
+    return `YAML error at line ${line}: the file holds more than one document (a "---" line)${context}; smoothd reads one, so remove the extra "---"`;
+  }
+  const hint = error.code === 'DUPLICATE_KEY' ? '; remove or rename one of the duplicate keys' : '';
+  return `YAML syntax error at line ${line}, column ${col}: ${error.message}${context}${hint}`;
+}
+
+/**
+ * Puts back what the operator wrote where YAML's typing would change it:
+ * - numbers and booleans in `command` and `env` become their source text, so
+ *   `VERSION: 1.10` stays "1.10" and `ZIP: 01234` keeps its zero;
+ * - an octal literal for `socketMode`/`mode` (`0o660`) becomes the string
+ *   "0o660", so the schema can tell it from a plain (decimal) `0660`.
+ */
+function keepSourceText(doc: Document): void {
+  visit(doc, {
+    Pair(_key, pair) {
+      if (!isScalar(pair.key) || !isScalar(pair.value)) return;
+      const key = pair.key.value;
+      const value = pair.value;
+      if ((key === 'socketMode' || key === 'mode') && typeof value.value === 'number' && value.format === 'OCT') {
+        value.value = `0o${value.value.toString(8)}`;
+      }
+    },
+  });
+  const groups = doc.get('groups', true);
+  if (!isMap(groups)) return;
+  for (const pair of groups.items) {
+    const group = deref(doc, pair.value);
+    if (!isMap(group)) continue;
+    const env = deref(doc, group.get('env', true));
+    if (isMap(env)) {
+      for (const item of env.items) if (isPair(item)) restoreScalar(deref(doc, item.value));
+    }
+    const command = deref(doc, group.get('command', true));
+    if (isSeq(command)) for (const item of command.items) restoreScalar(deref(doc, item));
+  }
+}
+
+function deref(doc: Document, node: unknown): unknown {
+  return isAlias(node) ? node.resolve(doc) : node;
+}
+
+function restoreScalar(node: unknown): void {
+  if (!isScalar(node) || node.source === undefined) return;
+  if (typeof node.value === 'number' || typeof node.value === 'boolean') node.value = node.source;
+}
+
+// ---------------------------------------------------------------------------
+// checkConfig: what the document alone cannot tell.
+
+export interface CheckOptions {
+  /** Effective uid smoothd runs as; default process.geteuid(). */
+  uid?: number;
+  /** PATH for groups whose env sets none; default process.env.PATH. */
+  path?: string;
+  /** Account databases; defaults /etc/passwd and /etc/group (then `getent`, for NSS users). */
+  passwdFile?: string;
+  groupFile?: string;
+}
+
+/**
+ * Checks that each group can actually be started here: cwd is a folder,
+ * command[0] is an executable (PATH lookup with the group's env PATH if set),
+ * user and group exist, and smoothd is root when a group sets user or group
+ * (switching needs it). Also that socketGroup exists. Returns every issue.
+ */
+export async function checkConfig(config: Config, options: CheckOptions = {}): Promise<ConfigIssue[]> {
+  const uid = options.uid ?? process.geteuid?.() ?? 0;
+  const accounts = { passwdFile: options.passwdFile, groupFile: options.groupFile };
+  const issues: ConfigIssue[] = [];
+  const add = (path: string, message: string): void => {
+    issues.push({ path, message });
+  };
+
+  if (config.socketGroup !== null && !(await accountExists('group', config.socketGroup, accounts))) {
+    add('socketGroup', `no group "${config.socketGroup}" on this machine; create it (groupadd ${config.socketGroup}) or fix socketGroup`);
+  }
+
+  for (const group of config.groups) {
+    const at = (key: string): string => `groups.${group.name}.${key}`;
+    const cwdProblem = await folderProblem(group.cwd);
+    if (cwdProblem) add(at('cwd'), cwdProblem);
+
+    const command0 = group.command[0];
+    const relativeToMissingCwd = command0 !== undefined && command0.includes('/') && !isAbsolute(command0);
+    if (command0 !== undefined && !(cwdProblem && relativeToMissingCwd)) {
+      const pathEnv = group.env.PATH ?? options.path ?? process.env.PATH;
+      const found = await findCommand(command0, group.cwd, pathEnv);
+      if ('problem' in found) add(`groups.${group.name}.command[0]`, found.problem);
+    }
+
+    for (const kind of ['user', 'group'] as const) {
+      const name = group[kind];
+      if (name === null) continue;
+      if (!(await accountExists(kind, name, accounts))) {
+        const create = kind === 'user' ? `useradd --system ${name}` : `groupadd ${name}`;
+        add(at(kind), `no ${kind} "${name}" on this machine; create it (${create}) or fix ${kind}`);
+      }
+      if (uid !== 0) {
+        add(
+          at(kind),
+          `${kind}: needs smoothd to run as root (it runs as uid ${uid}) to switch workers to ${kind} "${name}"; ` +
+            `remove ${kind} or start smoothd as root`,
+        );
+      }
+    }
+  }
+  return issues;
+}
+
+/** loadConfig followed by checkConfig; throws one ConfigError with every issue. */
+export async function loadCheckedConfig(file: string, options: CheckOptions = {}): Promise<Config> {
+  const config = await loadConfig(file);
+  const issues = await checkConfig(config, options);
+  if (issues.length > 0) throw new ConfigError(config.path, issues);
+  return config;
+}
+
+async function folderProblem(folder: string): Promise<string | null> {
+  try {
+    const info = await stat(folder);
+    return info.isDirectory() ? null : `${folder} is not a folder; point cwd at the folder to run the command in`;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return `${folder} does not exist; create it or fix cwd`;
+    if (code === 'EACCES') return `${folder} cannot be reached: permission denied; fix the folder's permissions`;
+    return `${folder} cannot be used: ${(error as Error).message}`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Command lookup (also used by the runtime before each spawn: through the
+// `sh -c exec` wrapper a missing command would only show as exit 127).
+
+/**
+ * The absolute path of the program `command0` would run, or null. A name with
+ * a `/` is resolved against `cwd`; a bare name is searched in `pathEnv`
+ * (empty or relative PATH entries are relative to `cwd`, as for execvp).
+ */
+export async function resolveCommand(
+  command0: string,
+  cwd: string,
+  pathEnv: string | undefined,
+): Promise<string | null> {
+  const found = await findCommand(command0, cwd, pathEnv);
+  return 'path' in found ? found.path : null;
+}
+
+type CommandLookup = { path: string } | { problem: string };
+
+async function findCommand(command0: string, cwd: string, pathEnv: string | undefined): Promise<CommandLookup> {
+  if (command0.includes('/')) {
+    const candidate = resolve(cwd, command0);
+    const problem = await executableProblem(candidate);
+    if (problem === null) return { path: candidate };
+    return { problem: `${problem.message}; fix the path (relative paths start from cwd ${cwd}) or the file` };
+  }
+  const searchPath = pathEnv === undefined || pathEnv === '' ? FALLBACK_PATH : pathEnv;
+  let firstProblem: string | null = null;
+  for (const dir of searchPath.split(delimiter)) {
+    const candidate = join(resolve(cwd, dir), command0);
+    const problem = await executableProblem(candidate);
+    if (problem === null) return { path: candidate };
+    // Like execvp, keep searching past a non-executable match, but report it if nothing better turns up.
+    if (firstProblem === null && !problem.missing) firstProblem = problem.message;
+  }
+  if (firstProblem !== null) return { problem: `"${command0}" found in PATH, but ${firstProblem}` };
+  return {
+    problem:
+      `"${command0}" was not found in PATH (${searchPath}); install it, fix the name, ` +
+      "give a full path, or set PATH in the group's env",
+  };
+}
+
+interface FileProblem {
+  missing: boolean;
+  message: string;
+}
+
+async function executableProblem(file: string): Promise<FileProblem | null> {
+  const unusable = (message: string): FileProblem => ({ missing: false, message: `${file} ${message}` });
+  try {
+    const info = await stat(file);
+    if (info.isDirectory()) return unusable('is a folder, not a program');
+    if (!info.isFile()) return unusable('is not a regular file');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { missing: true, message: `${file} does not exist` };
+    return unusable(`cannot be used: ${(error as Error).message}`);
+  }
+  try {
+    await access(file, constants.X_OK);
+    return null;
+  } catch {
+    return unusable(`is not executable; make it executable (chmod +x ${file})`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Accounts.
+
+export interface UserEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+export interface GroupEntry {
+  name: string;
+  gid: number;
+}
+
+interface AccountFiles {
+  passwdFile?: string | undefined;
+  groupFile?: string | undefined;
+}
+
+/** A user by name or numeric uid, from the passwd file, then `getent` (LDAP/sssd users). */
+export async function lookupUser(nameOrUid: string, passwdFile?: string): Promise<UserEntry | null> {
+  const line = await findAccountLine('passwd', nameOrUid, passwdFile);
+  if (line === null) return null;
+  const [name = '', , uid = '', gid = '', , home = ''] = line.split(':');
+  return { name, uid: Number(uid), gid: Number(gid), home };
+}
+
+/** A group by name or numeric gid, from the group file, then `getent`. */
+export async function lookupGroup(nameOrGid: string, groupFile?: string): Promise<GroupEntry | null> {
+  const line = await findAccountLine('group', nameOrGid, groupFile);
+  if (line === null) return null;
+  const [name = '', , gid = ''] = line.split(':');
+  return { name, gid: Number(gid) };
+}
+
+/** Numeric ids are always accepted: a worker may run as a uid with no passwd entry. */
+async function accountExists(kind: 'user' | 'group', name: string, files: AccountFiles): Promise<boolean> {
+  if (/^\d+$/.test(name)) return true;
+  const entry = kind === 'user' ? await lookupUser(name, files.passwdFile) : await lookupGroup(name, files.groupFile);
+  return entry !== null;
+}
+
+async function findAccountLine(
+  database: 'passwd' | 'group',
+  key: string,
+  file: string | undefined,
+): Promise<string | null> {
+  const fromFile = matchAccountLine(await readOptional(file ?? `/etc/${database}`), key);
+  if (fromFile !== null || file !== undefined) return fromFile;
+  return matchAccountLine(await getent(database, key), key);
+}
+
+function matchAccountLine(text: string, key: string): string | null {
+  const byId = /^\d+$/.test(key);
+  for (const line of text.split('\n')) {
+    const fields = line.split(':');
+    if (fields.length < 3 || line.startsWith('#')) continue;
+    if (byId ? fields[2] === key : fields[0] === key) return line;
+  }
+  return null;
+}
+
+async function readOptional(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function getent(database: string, key: string): Promise<string> {
+  return new Promise((done) => {
+    execFile('getent', [database, key], { timeout: 5000 }, (error, stdout) => {
+      done(error ? '' : stdout);
+    });
+  });
+}

@@ -1,0 +1,85 @@
+/**
+ * The validated configuration, as the rest of smoothd sees it.
+ * Produced by `loadConfig` / `validateConfig` (src/config/load.ts, schema.ts);
+ * every duration is in milliseconds, every default filled in.
+ */
+
+export type ReadyMode =
+  | { kind: 'ipc' }
+  | { kind: 'notify' }
+  | { kind: 'delay'; ms: number };
+
+/** One listen address, normalised. `key` identifies the socket across reloads. */
+export type ListenAddress =
+  | { kind: 'tcp'; host: string; port: number; family: 4 | 6; key: string }
+  | { kind: 'unix'; path: string; key: string }
+  | { kind: 'systemd'; fdName: string; key: string };
+
+export interface ListenEntry {
+  address: ListenAddress;
+  /** LISTEN_FDNAMES entry; default `listen<i>`. */
+  name: string;
+  /** listen() backlog the worker should use; informational for the kernel queue. */
+  backlog: number;
+  /** File mode for unix sockets (e.g. 0o660), or null for the default. */
+  mode: number | null;
+  /** The text the operator wrote, for messages. */
+  text: string;
+}
+
+export interface RollingPolicy {
+  surge: number;
+  unavailable: number;
+}
+
+export interface GroupConfig {
+  name: string;
+  /** argv as written; command[0] is looked up in PATH at spawn/check time. */
+  command: string[];
+  /** As written (absolute, resolved against the config folder). Realpath happens per generation. */
+  cwd: string;
+  /** Only the keys from the config; merged over smoothd's environment at spawn. */
+  env: Record<string, string>;
+  user: string | null;
+  group: string | null;
+  count: number;
+  listen: ListenEntry[];
+  reloadable: boolean;
+  ready: ReadyMode;
+  readyTimeoutMs: number;
+  stopSignal: NodeJS.Signals;
+  stopTimeoutMs: number;
+  rolling: RollingPolicy;
+  restartDelayMs: number;
+  maxRestartDelayMs: number;
+}
+
+export interface Config {
+  /** Absolute path of the file it came from. */
+  path: string;
+  socketMode: number;
+  socketGroup: string | null;
+  /** In config order (= roll order). */
+  groups: GroupConfig[];
+}
+
+/** One validation problem: where, what was there, what is allowed. */
+export interface ConfigIssue {
+  /** Key path such as `groups.web.count` (or `` for the whole document). */
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  readonly file: string;
+  constructor(file: string, issues: ConfigIssue[]) {
+    super(
+      `${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}:\n` +
+        issues.map((i) => `  ${i.path || '(document)'}: ${i.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+    this.file = file;
+  }
+}

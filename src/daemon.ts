@@ -1,0 +1,163 @@
+/**
+ * Wiring of the daemon: config -> resolved generation specs -> held sockets ->
+ * runtime -> control socket, plus the control handlers that turn JSON-RPC
+ * calls into runtime requests.
+ */
+import fs from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { addressesOverlap } from './config/listen.js';
+import { loadCheckedConfig, resolveCommand } from './config/load.js';
+import { ConfigError, type Config, type ConfigIssue } from './config/types.js';
+import { ERROR_CODES, RpcError, rpcErrors } from './control/errors.js';
+import type { ReloadReport } from './supervisor/report.js';
+import type { GenerationSpec, ProgressEvent } from './supervisor/types.js';
+import { ListenError, type SocketTable } from './runtime/sockets.js';
+import { RequestRefused, type Runtime } from './runtime/runtime.js';
+
+/**
+ * Resolves each group's spec for a new generation: `cwd` through realpath (a
+ * symlinked release folder is pinned to the release it points at now) and
+ * command[0] through the PATH lookup.
+ */
+export async function resolveSpecs(config: Config): Promise<Record<string, GenerationSpec>> {
+  const issues: ConfigIssue[] = [];
+  const specs: Record<string, GenerationSpec> = {};
+  for (const g of config.groups) {
+    let cwdReal: string;
+    try {
+      cwdReal = await fs.realpath(g.cwd);
+    } catch (err) {
+      issues.push({ path: `groups.${g.name}.cwd`, message: `${g.cwd} cannot be resolved (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); create it or fix cwd` });
+      continue;
+    }
+    const executable = await resolveCommand(g.command[0]!, cwdReal, g.env.PATH ?? process.env.PATH);
+    if (executable === null) {
+      issues.push({ path: `groups.${g.name}.command[0]`, message: `${JSON.stringify(g.command[0])} was not found or is not executable; install it or fix the command` });
+      continue;
+    }
+    specs[g.name] = { ...g, cwdReal, executable };
+  }
+  if (issues.length > 0) throw new ConfigError(config.path, issues);
+  return specs;
+}
+
+/** Binds the config's listen addresses not held yet, refusing overlaps with held ones. */
+export function bindListen(config: Config, sockets: SocketTable): void {
+  const issues: ConfigIssue[] = [];
+  for (const g of config.groups) {
+    g.listen.forEach((entry, i) => {
+      if (sockets.get(entry.address.key)) return;
+      for (const key of sockets.keys()) {
+        const held = sockets.get(key)!;
+        if (addressesOverlap(entry.address, held.address)) {
+          issues.push({
+            path: `groups.${g.name}.listen[${i}]`,
+            message: `${JSON.stringify(entry.text)} overlaps ${held.bound}, which smoothd already holds; this change needs a restart of smoothd`,
+          });
+        }
+      }
+    });
+  }
+  if (issues.length > 0) throw new ConfigError(config.path, issues);
+  try {
+    sockets.bindAll(config.groups.flatMap((g) => g.listen));
+  } catch (err) {
+    if (err instanceof ListenError) throw new ConfigError(config.path, [{ path: 'listen', message: err.message }]);
+    throw err;
+  }
+}
+
+/** What a reload runs to re-read the config: validate, check, bind new addresses, resolve specs. */
+export function reloadLoader(configPath: string) {
+  return async (sockets: SocketTable): Promise<{ config: Config; specs: Record<string, GenerationSpec> }> => {
+    const config = await loadCheckedConfig(configPath);
+    const specs = await resolveSpecs(config);
+    bindListen(config, sockets);
+    return { config, specs };
+  };
+}
+
+// ------------------------------------------------------------------ control
+
+export interface CallContext {
+  notify(method: string, params: unknown): void;
+  signal: AbortSignal;
+}
+
+function progressParams(e: ProgressEvent & { reloadId: number }): Record<string, unknown> {
+  return {
+    id: e.reloadId,
+    event: e.step,
+    group: e.group,
+    message: e.message,
+    done: e.done,
+    total: e.total,
+    workerId: e.workerId,
+    pid: e.pid,
+    slot: e.slot,
+    generation: e.generation,
+  };
+}
+
+function refusal(err: unknown): unknown {
+  if (!(err instanceof RequestRefused)) return err;
+  switch (err.kind) {
+    case 'windows':
+      return new RpcError(ERROR_CODES.RELOAD_REFUSED_WINDOWS, err.message);
+    case 'stopping':
+      return rpcErrors.daemonStopping();
+    case 'unknown-group':
+      return new RpcError(ERROR_CODES.UNKNOWN_GROUP, err.message);
+  }
+}
+
+function reportOutcome(report: ReloadReport): ReloadReport {
+  if (report.state === 'succeeded') return report;
+  const code = report.errorCode ?? (report.state === 'aborted' ? ERROR_CODES.RELOAD_ABORTED : ERROR_CODES.RELOAD_FAILED);
+  throw new RpcError(code, `reload ${report.id} ${report.state}: ${report.error ?? 'unknown reason'}`, report);
+}
+
+export function controlHandlers(runtime: Runtime, log: Logger) {
+  const roll = async (
+    ask: (waiter?: Parameters<Runtime['requestReload']>[2]) => Promise<{ id: number; state: 'running' | 'queued' }>,
+    wait: boolean,
+    ctx: CallContext,
+  ): Promise<unknown> => {
+    if (!wait) {
+      try {
+        return await ask();
+      } catch (err) {
+        throw refusal(err);
+      }
+    }
+    let resolveReport!: (r: ReloadReport) => void;
+    const finished = new Promise<ReloadReport>((r) => (resolveReport = r));
+    const waiter = {
+      onProgress: (e: ProgressEvent & { reloadId: number }) => {
+        if (!ctx.signal.aborted) ctx.notify('reload.progress', progressParams(e));
+      },
+      resolve: resolveReport,
+    };
+    try {
+      const accepted = await ask(waiter);
+      if (accepted.state === 'queued') {
+        ctx.notify('reload.progress', { id: accepted.id, event: 'queued', group: null, message: `queued behind the running reload`, done: 0, total: 0 });
+      }
+    } catch (err) {
+      throw refusal(err);
+    }
+    return reportOutcome(await finished);
+  };
+
+  return {
+    reload: (p: { groups?: string[]; wait?: boolean }, ctx: CallContext) =>
+      roll((w) => runtime.requestReload(p.groups && p.groups.length > 0 ? p.groups : null, 'rpc', w), p.wait === true, ctx),
+    restart: (p: { group: string; wait?: boolean }, ctx: CallContext) => roll((w) => runtime.requestRestart(p.group, w), p.wait === true, ctx),
+    status: async () => runtime.status(),
+    stop: async () => {
+      log.info('stop requested over the control socket');
+      await runtime.stop(false);
+      return { pid: process.pid, state: 'stopping' };
+    },
+  };
+}

@@ -1,0 +1,371 @@
+/**
+ * The runtime: the one owner of the supervisor state. It feeds events to the
+ * pure machine one at a time and performs the effects the machine asks for —
+ * spawning, signalling, timers, config loading, replies. The control socket,
+ * signals and systemd only send it requests.
+ */
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from '../config/types.js';
+import { ConfigError } from '../config/types.js';
+import { initialState, step } from '../supervisor/machine.js';
+import type { ReloadReport, StatusDocument } from '../supervisor/report.js';
+import { buildStatus } from '../supervisor/status.js';
+import type { Effect, GenerationSpec, MachineEvent, MachineState, ProgressEvent, RefusalKind } from '../supervisor/types.js';
+import { SocketTable } from './sockets.js';
+import { startWorker, type RunningWorker } from './spawn.js';
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/** Reads, validates and resolves the config for a reload; binds new listen addresses. */
+export type ConfigLoader = (sockets: SocketTable) => Promise<{ config: Config; specs: Record<string, GenerationSpec> }>;
+
+export interface RuntimeOptions {
+  config: Config;
+  specs: Record<string, GenerationSpec>;
+  sockets: SocketTable;
+  loadConfig: ConfigLoader;
+  logger: Logger;
+  platform?: string;
+  clock?: Clock;
+  version: string;
+  setpriv: string | null;
+  env?: NodeJS.ProcessEnv;
+  /** Called when the daemon's state changes, e.g. for systemd notifications. */
+  onState?(state: MachineState, effect: Effect): void;
+}
+
+/** Why a request was refused; the control layer turns it into a JSON-RPC error. */
+export class RequestRefused extends Error {
+  constructor(
+    readonly kind: RefusalKind | 'stopping',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RequestRefused';
+  }
+}
+
+export class ReloadFailed extends Error {
+  constructor(readonly report: ReloadReport) {
+    super(report.error ?? `reload ${report.state}`);
+    this.name = 'ReloadFailed';
+  }
+}
+
+export interface Accepted {
+  id: number;
+  state: 'running' | 'queued';
+}
+
+interface PendingRequest {
+  resolve(value: Accepted | null): void;
+  reject(err: Error): void;
+}
+
+interface ReloadWaiter {
+  onProgress(e: ProgressEvent & { reloadId: number }): void;
+  resolve(r: ReloadReport): void;
+}
+
+export class Runtime {
+  private state: MachineState;
+  private readonly queue: MachineEvent[] = [];
+  private busy = false;
+  private readonly timers = new Map<string, unknown>();
+  private readonly procs = new Map<number, RunningWorker>();
+  private readonly requests = new Map<number, PendingRequest>();
+  private readonly waiters = new Map<number, Set<ReloadWaiter>>();
+  private readonly finished = new Map<number, ReloadReport>();
+  private nextRequestId = 1;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private exitResolve!: (code: number) => void;
+  /** Resolves with smoothd's exit code once every worker has exited. */
+  readonly exited: Promise<number>;
+  readonly ready: Promise<void>;
+  private readyResolve!: () => void;
+
+  constructor(private readonly opts: RuntimeOptions) {
+    this.clock = opts.clock ?? realClock;
+    this.log = opts.logger;
+    this.state = initialState(opts.config, opts.specs, { platform: opts.platform ?? process.platform, now: this.clock.now() });
+    this.exited = new Promise((r) => (this.exitResolve = r));
+    this.ready = new Promise((r) => (this.readyResolve = r));
+  }
+
+  start(): void {
+    this.dispatch({ type: 'start' });
+  }
+
+  get snapshot(): MachineState {
+    return this.state;
+  }
+
+  // ------------------------------------------------------------ requests
+
+  /** Asks for a reload. Resolves once accepted (running or queued) with its id. */
+  requestReload(groups: string[] | null, trigger: string, waiter?: ReloadWaiter): Promise<Accepted> {
+    return this.request((requestId) => ({ type: 'reload.request', requestId, groups, trigger }), waiter);
+  }
+
+  requestRestart(group: string, waiter?: ReloadWaiter): Promise<Accepted> {
+    return this.request((requestId) => ({ type: 'restart.request', requestId, group }), waiter);
+  }
+
+  /** Resolves with the final report of a reload (also for one that already ended recently). */
+  waitForReload(id: number, onProgress: ReloadWaiter['onProgress'], signal?: AbortSignal): Promise<ReloadReport> {
+    const done = this.finished.get(id);
+    if (done) return Promise.resolve(done);
+    return new Promise((resolve) => {
+      const w: ReloadWaiter = { onProgress, resolve };
+      this.addWaiter(id, w);
+      signal?.addEventListener('abort', () => this.waiters.get(id)?.delete(w), { once: true });
+    });
+  }
+
+  stop(force = false): Promise<void> {
+    return this.request((requestId) => ({ type: 'stop.request', requestId, force })).then(() => undefined);
+  }
+
+  /** Stop without a reply channel (signals). */
+  signalStop(force: boolean): void {
+    this.dispatch({ type: 'stop.request', requestId: null, force });
+  }
+
+  status(): StatusDocument {
+    return buildStatus(this.state, {
+      pid: process.pid,
+      version: this.opts.version,
+      now: this.clock.now(),
+      rss: readRss,
+      bound: (key) => this.opts.sockets.boundAddress(key),
+    });
+  }
+
+  private request(make: (requestId: number) => MachineEvent, waiter?: ReloadWaiter): Promise<Accepted> {
+    const requestId = this.nextRequestId++;
+    return new Promise<Accepted>((resolve, reject) => {
+      this.requests.set(requestId, {
+        resolve: (value) => {
+          if (value && waiter) this.addWaiter(value.id, waiter);
+          resolve(value ?? { id: 0, state: 'running' });
+        },
+        reject,
+      });
+      this.dispatch(make(requestId));
+    });
+  }
+
+  private addWaiter(id: number, w: ReloadWaiter): void {
+    let set = this.waiters.get(id);
+    if (!set) this.waiters.set(id, (set = new Set()));
+    set.add(w);
+  }
+
+  // ------------------------------------------------------------ the loop
+
+  dispatch(event: MachineEvent): void {
+    this.queue.push(event);
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.queue.length > 0) {
+        const ev = this.queue.shift()!;
+        let result;
+        try {
+          result = step(this.state, ev, this.clock.now());
+        } catch (err) {
+          // A bug in the machine must not take the workers down with it: log and drop the event.
+          this.log.error({ err, event: ev.type }, 'internal error while handling an event; the event was dropped');
+          continue;
+        }
+        this.state = result.state;
+        for (const e of result.effects) {
+          try {
+            this.perform(e);
+          } catch (err) {
+            this.log.error({ err, effect: e.type }, 'internal error while performing an effect');
+          }
+        }
+      }
+      this.releaseUnusedSockets();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private perform(e: Effect): void {
+    switch (e.type) {
+      case 'spawn':
+        return this.spawn(e);
+      case 'signal': {
+        this.procs.get(e.workerId)?.signal(e.signal);
+        return;
+      }
+      case 'timer.set': {
+        const old = this.timers.get(e.key);
+        if (old !== undefined) this.clock.clearTimeout(old);
+        this.timers.set(
+          e.key,
+          this.clock.setTimeout(() => {
+            this.timers.delete(e.key);
+            this.dispatch({ type: 'timer', key: e.key });
+          }, e.ms),
+        );
+        return;
+      }
+      case 'timer.clear': {
+        const h = this.timers.get(e.key);
+        if (h !== undefined) this.clock.clearTimeout(h);
+        this.timers.delete(e.key);
+        return;
+      }
+      case 'config.load':
+        return this.loadConfig(e.reloadId);
+      case 'reply.accepted':
+        this.requests.get(e.requestId)?.resolve({ id: e.reloadId, state: e.state });
+        this.requests.delete(e.requestId);
+        return;
+      case 'reply.ok':
+        this.requests.get(e.requestId)?.resolve(null);
+        this.requests.delete(e.requestId);
+        return;
+      case 'reply.refused':
+        this.requests.get(e.requestId)?.reject(new RequestRefused(e.kind, e.message));
+        this.requests.delete(e.requestId);
+        return;
+      case 'reply.stopping':
+        this.requests.get(e.requestId)?.reject(new RequestRefused('stopping', 'smoothd is stopping; reload refused (start smoothd again, then reload)'));
+        this.requests.delete(e.requestId);
+        return;
+      case 'reload.progress': {
+        for (const w of this.waiters.get(e.reloadId) ?? []) w.onProgress({ ...e.event, reloadId: e.reloadId });
+        return;
+      }
+      case 'reload.finished': {
+        this.finished.set(e.reloadId, e.report);
+        if (this.finished.size > 32) this.finished.delete(this.finished.keys().next().value!);
+        const set = this.waiters.get(e.reloadId);
+        this.waiters.delete(e.reloadId);
+        for (const w of set ?? []) w.resolve(e.report);
+        return;
+      }
+      case 'daemon.state':
+        this.log.info({ state: e.state, status: e.status }, `smoothd is ${e.state}`);
+        this.opts.onState?.(this.state, e);
+        return;
+      case 'daemon.ready':
+        this.readyResolve();
+        this.opts.onState?.(this.state, e);
+        return;
+      case 'log':
+        this.log[e.level](e.fields, e.msg);
+        return;
+      case 'exit':
+        for (const h of this.timers.values()) this.clock.clearTimeout(h);
+        this.timers.clear();
+        for (const [id, r] of this.requests) {
+          r.reject(new RequestRefused('stopping', 'smoothd stopped before answering'));
+          this.requests.delete(id);
+        }
+        this.opts.onState?.(this.state, e);
+        this.exitResolve(e.code);
+        return;
+      default: {
+        const never: never = e;
+        throw new Error(`unknown effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private spawn(e: Extract<Effect, { type: 'spawn' }>): void {
+    const fds: number[] = [];
+    for (const l of e.spec.listen) {
+      const held = this.opts.sockets.get(l.address.key);
+      if (!held) {
+        queueMicrotask(() => this.dispatch({ type: 'worker.spawnFailed', workerId: e.workerId, error: `listen socket ${l.text} is not held` }));
+        return;
+      }
+      fds.push(held.fd);
+    }
+    const id = e.workerId;
+    const running = startWorker(
+      {
+        workerId: id,
+        group: e.group,
+        slot: e.slot,
+        generation: e.generation,
+        spec: e.spec,
+        fds,
+        setpriv: this.opts.setpriv,
+        baseEnv: this.opts.env ?? process.env,
+      },
+      this.log,
+      {
+        onReady: () => this.dispatch({ type: 'worker.ready', workerId: id }),
+        onStatus: (text) => this.dispatch({ type: 'worker.status', workerId: id, text }),
+        onExit: (code, signal, stderrTail) => {
+          this.procs.delete(id);
+          this.dispatch({ type: 'worker.exited', workerId: id, code, signal, stderrTail });
+        },
+      },
+    );
+    if (running instanceof Error) {
+      this.queue.push({ type: 'worker.spawnFailed', workerId: id, error: running.message });
+      return;
+    }
+    this.procs.set(id, running);
+    this.queue.push({ type: 'worker.spawned', workerId: id, pid: running.pid });
+  }
+
+  private loadConfig(reloadId: number): void {
+    this.opts.loadConfig(this.opts.sockets).then(
+      ({ config, specs }) => this.dispatch({ type: 'config.loaded', reloadId, config, specs }),
+      (err: unknown) => {
+        if (err instanceof ConfigError) {
+          this.dispatch({ type: 'config.failed', reloadId, message: `${err.file}: invalid config`, issues: err.issues });
+        } else {
+          this.dispatch({ type: 'config.failed', reloadId, message: (err as Error).message ?? String(err), issues: [] });
+        }
+      },
+    );
+  }
+
+  /** Closes listen sockets that no generation, pending change or running reload refers to any more. */
+  private releaseUnusedSockets(): void {
+    const keep = new Set<string>();
+    const add = (spec: GenerationSpec | null | undefined): void => {
+      for (const l of spec?.listen ?? []) keep.add(l.address.key);
+    };
+    for (const g of this.state.groups) {
+      for (const spec of Object.values(g.specs)) add(spec);
+      add(g.pending);
+    }
+    for (const e of this.state.reload?.order ?? []) add(e.spec);
+    if (this.state.reload?.phase === 'loading') return; // the loader may be binding new ones right now
+    if (this.state.exited) keep.clear();
+    const closed = this.opts.sockets.release(keep);
+    if (closed.length > 0) this.log.info({ closed }, 'closed listen sockets no worker uses any more');
+  }
+}
+
+/** Resident set size of a process from /proc, or null. */
+export function readRss(pid: number): number | null {
+  try {
+    const statm = fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ');
+    return Number(statm[1]) * 4096;
+  } catch {
+    return null;
+  }
+}

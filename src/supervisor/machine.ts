@@ -1,0 +1,872 @@
+/**
+ * The supervisor as a pure state machine: `step(state, event, now)` returns the
+ * next state and the effects the runtime must perform (spawn, signal, timers,
+ * replies). It never touches a process, a clock or a socket, so the whole
+ * lifecycle — start, crash backoff, rolling reload, failure, stop — is driven
+ * in tests by hand with a fake clock and fake processes.
+ *
+ * After every event `reconcile` compares what runs with what should run and
+ * emits the next starts and stops (the einhorn/Kubernetes way), instead of
+ * scripting a roll step by step.
+ */
+import type { Config, GroupConfig } from '../config/types.js';
+import type { ExitInfo, ReloadFailure, ReloadReport, GroupRollState } from './report.js';
+import { groupWorkers, isLive, nextRollAction, rolledCount, readyCount } from './policy.js';
+import type {
+  Effect,
+  GenerationSpec,
+  GroupState,
+  MachineEvent,
+  MachineState,
+  ProgressEvent,
+  QueuedReload,
+  ReloadGroupEntry,
+  ReloadRun,
+  SlotState,
+  StepResult,
+  WorkerRecord,
+} from './types.js';
+
+/** A worker ready this long has its crash backoff reset (DESIGN §3). */
+export const BACKOFF_RESET_MS = 60_000;
+/** Lines of stderr kept for failure reports. */
+export const STDERR_TAIL_LINES = 20;
+
+export function idleReport(): ReloadReport {
+  return {
+    id: 0,
+    state: 'idle',
+    trigger: '',
+    startedAt: null,
+    readyAt: null,
+    finishedAt: null,
+    durationMs: null,
+    readyMs: null,
+    done: 0,
+    total: 0,
+    error: null,
+    errorCode: null,
+    failure: null,
+    queued: null,
+    groups: [],
+  };
+}
+
+export interface InitOptions {
+  platform: string;
+  now: number;
+}
+
+export function initialState(config: Config, specs: Record<string, GenerationSpec>, opts: InitOptions): MachineState {
+  return {
+    platform: opts.platform,
+    daemon: 'starting',
+    startedAt: opts.now,
+    configPath: config.path,
+    exitCode: 0,
+    exited: false,
+    nextWorkerId: 1,
+    nextReloadId: 1,
+    groups: config.groups.map((g) => newGroup(g, specOf(specs, g.name))),
+    workers: [],
+    timers: {},
+    reload: null,
+    queued: null,
+    lastReport: idleReport(),
+    startFailure: null,
+  };
+}
+
+function specOf(specs: Record<string, GenerationSpec>, name: string): GenerationSpec {
+  const spec = specs[name];
+  if (!spec) throw new Error(`internal: no resolved spec for group ${name}`);
+  return spec;
+}
+
+function newGroup(config: GroupConfig, spec: GenerationSpec): GroupState {
+  return {
+    name: config.name,
+    config,
+    generation: 1,
+    specs: { '1': spec },
+    slots: [...Array(config.count)].map(() => newSlot(1, config)),
+    rollTarget: null,
+    pending: null,
+    removing: false,
+  };
+}
+
+function newSlot(generation: number, config: GroupConfig): SlotState {
+  return { generation, restarts: 0, lastExit: null, backoffMs: config.restartDelayMs, backoffUntil: null };
+}
+
+// ====================================================================== step
+
+export function step(prev: MachineState, event: MachineEvent, now: number): StepResult {
+  const m = new Stepper(structuredClone(prev), now);
+  m.handle(event);
+  if (!m.s.exited) m.reconcile();
+  return { state: m.s, effects: m.fx };
+}
+
+class Stepper {
+  readonly fx: Effect[] = [];
+  constructor(
+    readonly s: MachineState,
+    readonly now: number,
+  ) {}
+
+  // ------------------------------------------------------------ helpers
+
+  private emit(e: Effect): void {
+    this.fx.push(e);
+  }
+
+  private log(level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields: Record<string, unknown> = {}): void {
+    this.emit({ type: 'log', level, msg, fields });
+  }
+
+  private group(name: string): GroupState | undefined {
+    return this.s.groups.find((g) => g.name === name);
+  }
+
+  private worker(id: number): WorkerRecord | undefined {
+    return this.s.workers.find((w) => w.id === id);
+  }
+
+  private setTimer(key: string, ms: number): void {
+    this.s.timers[key] = this.now + ms;
+    this.emit({ type: 'timer.set', key, ms });
+  }
+
+  private clearTimer(key: string): void {
+    if (key in this.s.timers) {
+      delete this.s.timers[key];
+      this.emit({ type: 'timer.clear', key });
+    }
+  }
+
+  private specFor(g: GroupState, generation: number): GenerationSpec {
+    const spec = g.specs[String(generation)];
+    if (!spec) throw new Error(`internal: group ${g.name} has no spec for generation ${generation}`);
+    return spec;
+  }
+
+  private setDaemon(state: MachineState['daemon']): void {
+    if (this.s.daemon === state) return;
+    this.s.daemon = state;
+    this.emit({ type: 'daemon.state', state, status: statusLine(this.s) });
+  }
+
+  private progress(step: ProgressEvent['step'], w: WorkerRecord | null, group: string | null, message: string): void {
+    const r = this.s.reload;
+    if (!r) return;
+    const entry = group ? r.order.find((e) => e.name === group) : undefined;
+    this.emit({
+      type: 'reload.progress',
+      reloadId: r.id,
+      event: {
+        step,
+        group,
+        workerId: w?.id ?? null,
+        pid: w?.pid ?? null,
+        slot: w?.slot ?? null,
+        generation: w?.generation ?? entry?.generation ?? null,
+        done: entry?.done ?? 0,
+        total: entry?.total ?? 0,
+        message,
+      },
+    });
+  }
+
+  // ------------------------------------------------------------ events
+
+  handle(e: MachineEvent): void {
+    switch (e.type) {
+      case 'start':
+        this.log('info', 'starting workers', { groups: this.s.groups.map((g) => g.name) });
+        return;
+      case 'worker.spawned':
+        return this.onSpawned(e.workerId, e.pid);
+      case 'worker.spawnFailed':
+        return this.onExited(e.workerId, null, null, [e.error], `could not be started: ${e.error}`);
+      case 'worker.ready':
+        return this.onReady(e.workerId);
+      case 'worker.status': {
+        const w = this.worker(e.workerId);
+        if (w) w.statusText = e.text;
+        return;
+      }
+      case 'worker.exited':
+        return this.onExited(e.workerId, e.code, e.signal, e.stderrTail, null);
+      case 'timer':
+        return this.onTimer(e.key);
+      case 'reload.request':
+        return this.onReloadRequest(e.requestId, e.groups, [], e.trigger);
+      case 'restart.request':
+        return this.onReloadRequest(e.requestId, [e.group], [e.group], 'restart');
+      case 'config.loaded':
+        return this.onConfigLoaded(e.reloadId, e.config, e.specs);
+      case 'config.failed':
+        return this.onConfigFailed(e.reloadId, e.message, e.issues);
+      case 'stop.request':
+        return this.onStop(e.requestId, e.force);
+      default: {
+        const never: never = e;
+        throw new Error(`internal: unknown event ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private onSpawned(id: number, pid: number): void {
+    const w = this.worker(id);
+    if (!w) return;
+    w.pid = pid;
+    this.log('info', 'worker started', { group: w.group, workerId: w.id, pid, slot: w.slot, generation: w.generation });
+    if (w.startedBy !== null) this.progress('worker.started', w, w.group, `worker ${w.id} (pid ${pid}) started`);
+  }
+
+  private onReady(id: number): void {
+    const w = this.worker(id);
+    if (!w || w.phase !== 'starting') return;
+    const g = this.group(w.group);
+    w.phase = 'ready';
+    w.readyAt = this.now;
+    this.clearTimer(`ready:${id}`);
+    this.clearTimer(`readyTimeout:${id}`);
+    if (g && g.slots[w.slot]) g.slots[w.slot]!.generation = Math.max(g.slots[w.slot]!.generation, w.generation);
+    this.log('info', 'worker ready', { group: w.group, workerId: w.id, pid: w.pid, startupMs: this.now - w.startedAt });
+    if (w.startedBy !== null && this.s.reload?.id === w.startedBy) {
+      const entry = this.s.reload.order.find((o) => o.name === w.group);
+      if (entry && g) entry.done = rolledCount(g, this.s.workers, w.generation);
+      this.progress('worker.ready', w, w.group, `worker ${w.id} (pid ${w.pid}) ready`);
+    }
+  }
+
+  private onTimer(key: string): void {
+    if (!(key in this.s.timers)) return; // stale: cleared after it fired
+    delete this.s.timers[key];
+    const [kind, a, b] = key.split(':');
+    switch (kind) {
+      case 'ready':
+        return this.onReady(Number(a));
+      case 'readyTimeout': {
+        const w = this.worker(Number(a));
+        if (!w || w.phase !== 'starting') return;
+        const g = this.group(w.group)!;
+        const spec = this.specFor(g, w.generation);
+        const reason = `not ready within ${formatMs(spec.readyTimeoutMs)} (readyTimeout)`;
+        this.stopWorker(w, reason);
+        w.failed = true;
+        this.workerFailed(w, reason, []);
+        // Like a crash before readiness: the slot restarts after its backoff, counted from
+        // now (not from the exit, else reconcile would refill the slot at once).
+        const slot = g.slots[w.slot];
+        if (slot && this.s.daemon !== 'stopping' && g.rollTarget === null && !g.removing) {
+          slot.restarts += 1;
+          this.backoff(g, w.slot);
+        }
+        return;
+      }
+      case 'kill': {
+        const w = this.worker(Number(a));
+        if (!w || w.phase !== 'stopping') return;
+        w.killed = true;
+        this.log('warn', 'worker did not stop in time; killing it', { group: w.group, workerId: w.id, pid: w.pid });
+        this.emit({ type: 'signal', workerId: w.id, signal: 'SIGKILL' });
+        return;
+      }
+      case 'backoff': {
+        const g = this.group(a ?? '');
+        const slot = g?.slots[Number(b)];
+        if (slot) slot.backoffUntil = null;
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /**
+   * A worker failed before it was ready (exit or readyTimeout), or a new worker
+   * crashed while its group is still rolling. Decides what that failure means.
+   */
+  private workerFailed(w: WorkerRecord, reason: string, stderrTail: string[]): void {
+    const failure: ReloadFailure = {
+      group: w.group,
+      workerId: w.id,
+      slot: w.slot,
+      pid: w.pid,
+      reason,
+      stderrTail: stderrTail.slice(-STDERR_TAIL_LINES),
+    };
+    if (this.s.daemon === 'starting' && w.readyAt === null) {
+      this.failStart(failure);
+      return;
+    }
+    const r = this.s.reload;
+    const g = this.group(w.group);
+    if (r && g && g.rollTarget !== null && w.generation === g.rollTarget && w.startedBy === r.id) {
+      this.failReload(g, failure);
+    }
+  }
+
+  private onExited(id: number, code: number | null, signal: string | null, stderrTail: string[], spawnError: string | null): void {
+    const w = this.worker(id);
+    if (!w) return;
+    this.s.workers = this.s.workers.filter((x) => x.id !== id);
+    for (const k of ['ready', 'readyTimeout', 'kill']) this.clearTimer(`${k}:${id}`);
+    const g = this.group(w.group);
+    const how = spawnError ?? describeExit(code, signal);
+    const planned = w.phase === 'stopping';
+    const reason = planned ? (w.killed ? 'killed after stopTimeout' : `stopped (${w.stopReason ?? 'requested'})`) : how;
+    const exit: ExitInfo = { code, signal, at: new Date(this.now).toISOString(), reason };
+    const slot = g?.slots[w.slot];
+    if (slot) slot.lastExit = exit;
+
+    if (planned) {
+      this.log('info', 'worker exited', { group: w.group, workerId: id, pid: w.pid, code, signal, reason });
+      if (w.retiredBy !== null && w.retiredBy === this.s.reload?.id) {
+        this.progress('worker.stopped', w, w.group, `old worker ${id} (pid ${w.pid}) exited`);
+      }
+      return;
+    }
+
+    // Unplanned exit: a crash.
+    this.log('warn', 'worker crashed', { group: w.group, workerId: id, pid: w.pid, code, signal, stderrTail: stderrTail.slice(-5) });
+    if (slot && g) {
+      slot.restarts += 1;
+      const wasStable = w.readyAt !== null && this.now - w.readyAt >= BACKOFF_RESET_MS;
+      if (wasStable) slot.backoffMs = g.config.restartDelayMs;
+    }
+    const beforeReady = w.readyAt === null;
+    const failedRoll = g && g.rollTarget !== null && w.generation === g.rollTarget && w.startedBy !== null;
+    if (beforeReady || failedRoll) {
+      const reason = beforeReady ? `${how} before it was ready` : `${how} while the reload was still rolling`;
+      this.workerFailed(w, reason, stderrTail);
+    }
+    if (this.s.daemon === 'stopping' || !g || !slot) return;
+    if (g.rollTarget !== null) return; // the roll refills the slot with the new generation
+    this.backoff(g, w.slot);
+  }
+
+  /** Steady state: the slot restarts from its own generation after a capped, doubling delay. */
+  private backoff(g: GroupState, slotIndex: number): void {
+    // Another live worker still serves the slot (mixed generations after a failed
+    // reload): nothing to restart.
+    if (this.s.workers.some((x) => x.group === g.name && x.slot === slotIndex && isLive(x))) return;
+    // A slot beyond the count (surplus worker left by a failed roll) is not refilled.
+    if (slotIndex >= g.config.count) return;
+    const slot = g.slots[slotIndex]!;
+    const delay = slot.backoffMs;
+    slot.backoffMs = Math.min(delay * 2, g.config.maxRestartDelayMs);
+    slot.backoffUntil = this.now + delay;
+    this.setTimer(`backoff:${g.name}:${slotIndex}`, delay);
+  }
+
+  // ------------------------------------------------------------ reload
+
+  private onReloadRequest(requestId: number, groups: string[] | null, force: string[], trigger: string): void {
+    if (this.s.daemon === 'stopping') {
+      this.emit({ type: 'reply.stopping', requestId });
+      return;
+    }
+    if (this.s.platform === 'win32') {
+      this.emit({
+        type: 'reply.refused',
+        requestId,
+        kind: 'windows',
+        message: 'reload is not supported on Windows: smoothd cannot hand listening sockets to new workers there; stop and start the service instead',
+      });
+      return;
+    }
+    const unknown = (groups ?? []).filter((n) => !this.group(n));
+    if (unknown.length > 0) {
+      this.emit({
+        type: 'reply.refused',
+        requestId,
+        kind: 'unknown-group',
+        message: `unknown group ${unknown.map((n) => JSON.stringify(n)).join(', ')}; groups are: ${this.s.groups.map((g) => g.name).join(', ')}`,
+      });
+      return;
+    }
+    if (this.s.reload || this.s.daemon === 'starting') {
+      const q: QueuedReload = this.s.queued ?? { id: this.s.nextReloadId++, trigger, groups: groups ? [] : null, force: [] };
+      q.groups = q.groups === null || groups === null ? null : union(q.groups, groups);
+      q.force = union(q.force, force);
+      this.s.queued = q;
+      this.log('info', 'reload queued behind the running one', { reloadId: q.id, groups: q.groups });
+      this.emit({ type: 'reply.accepted', requestId, reloadId: q.id, state: 'queued' });
+      return;
+    }
+    const id = this.s.nextReloadId++;
+    // Answer first, so a caller that waits sees every progress step of its reload.
+    this.emit({ type: 'reply.accepted', requestId, reloadId: id, state: 'running' });
+    this.beginReload({ id, trigger, groups, force });
+  }
+
+  private beginReload(q: QueuedReload): void {
+    this.s.reload = {
+      id: q.id,
+      trigger: q.trigger,
+      groups: q.groups,
+      force: q.force,
+      phase: 'loading',
+      startedAt: this.now,
+      readyAt: null,
+      order: [],
+    };
+    this.setDaemon('reloading');
+    this.log('info', 'reload started: reading the config', { reloadId: q.id, groups: q.groups ?? 'all' });
+    this.emit({ type: 'config.load', reloadId: q.id });
+    this.progress('loading', null, null, 'reading the config file');
+  }
+
+  private onConfigFailed(reloadId: number, message: string, issues: { path: string; message: string }[]): void {
+    const r = this.s.reload;
+    if (!r || r.id !== reloadId || r.phase !== 'loading') return;
+    const detail = issues.map((i) => `${i.path || '(document)'}: ${i.message}`);
+    this.finishReload('failed', `config refused, nothing changed: ${message}`, null, 'config', detail);
+  }
+
+  private onConfigLoaded(reloadId: number, config: Config, specs: Record<string, GenerationSpec>): void {
+    const r = this.s.reload;
+    if (!r || r.id !== reloadId || r.phase !== 'loading') return;
+    const selected = (name: string): boolean => r.groups === null || r.groups.includes(name);
+    const order: ReloadGroupEntry[] = [];
+    const kept: GroupState[] = [];
+    for (const gc of config.groups) {
+      const spec = specOf(specs, gc.name);
+      const g = this.group(gc.name);
+      if (!g) {
+        if (r.groups !== null) continue; // a partial reload does not add groups
+        const added = newGroup(gc, spec);
+        added.generation = 0;
+        added.specs = {};
+        added.slots = [];
+        kept.push(added);
+        order.push({ name: gc.name, state: 'pending', done: 0, total: gc.count, generation: 1, spec, previous: null, added: true });
+        continue;
+      }
+      kept.push(g);
+      const forced = r.force.includes(gc.name);
+      // Back in the config while its removal still drains: it is rolled again, not removed.
+      const revived = g.removing;
+      const reloadable = g.config.reloadable && gc.reloadable;
+      if (!selected(gc.name)) {
+        if (!sameSpec(this.specFor(g, g.generation), spec)) g.pending = spec;
+        continue;
+      }
+      if (!reloadable && !forced) {
+        g.pending = sameSpec(this.specFor(g, g.generation), spec) ? null : spec;
+        order.push({ name: gc.name, state: 'skipped', done: 0, total: 0, generation: null, spec: null, previous: null, added: false });
+        continue;
+      }
+      if (revived) g.removing = false;
+      order.push({ name: gc.name, state: 'pending', done: 0, total: gc.count, generation: g.generation + 1, spec, previous: null, added: false });
+    }
+    // Groups no longer in the config are drained and dropped by a full reload.
+    for (const g of this.s.groups) {
+      if (kept.includes(g)) continue;
+      if (r.groups !== null) {
+        kept.push(g);
+        continue;
+      }
+      g.removing = true;
+      kept.push(g);
+      this.log('info', 'group removed from the config: draining it', { group: g.name });
+    }
+    this.s.groups = kept;
+    r.order = order;
+    r.phase = 'rolling';
+    for (const e of order) if (e.state === 'skipped') this.progress('group.skipped', null, e.name, `${e.name}: not reloadable, skipped`);
+  }
+
+  /** Move the reload forward: start the next group's roll or finish. */
+  private advanceReload(): void {
+    const r = this.s.reload;
+    if (!r || r.phase === 'loading') return;
+    if (r.phase === 'rolling') {
+      for (const e of r.order) {
+        if (e.state === 'skipped' || e.state === 'rolled') continue;
+        const g = this.group(e.name);
+        if (!g) continue;
+        if (e.state === 'pending') {
+          e.state = 'rolling';
+          e.previous = g.config;
+          const gen = g.generation + 1;
+          e.generation = gen;
+          g.generation = gen;
+          g.specs[String(gen)] = e.spec!;
+          g.config = stripSpec(e.spec!);
+          g.pending = null;
+          e.total = g.config.count;
+          while (g.slots.length < g.config.count) g.slots.push(newSlot(gen, g.config));
+          g.rollTarget = gen;
+          // Slots waiting in backoff are refilled by the roll at once, with the new generation.
+          g.slots.forEach((slot, i) => {
+            if (slot.backoffUntil !== null) {
+              slot.backoffUntil = null;
+              this.clearTimer(`backoff:${g.name}:${i}`);
+            }
+          });
+          this.log('info', 'rolling group', { reloadId: r.id, group: g.name, generation: gen, count: g.config.count });
+          this.progress('group.started', null, g.name, `${g.name}: rolling to generation ${gen}`);
+        }
+        if (!this.rollGroup(g, e)) return; // this group's turn is not over
+      }
+      r.phase = 'draining';
+      r.readyAt = this.now;
+    }
+    // Every new worker is ready; the reload ends when the old ones it retired have exited.
+    const draining = this.s.workers.some((w) => w.retiredBy === r.id);
+    if (!draining) this.finishReload('succeeded', null, null, null, []);
+  }
+
+  /** Runs the rolling policy for one group; true once its roll is complete. */
+  private rollGroup(g: GroupState, e: ReloadGroupEntry): boolean {
+    const target = g.rollTarget!;
+    for (let guard = 0; guard < 10_000; guard++) {
+      const action = nextRollAction(g, this.s.workers, target);
+      switch (action.kind) {
+        case 'stop': {
+          const w = this.worker(action.workerId)!;
+          w.retiredBy = this.s.reload!.id;
+          this.stopWorker(w, action.reason);
+          this.progress('worker.stopping', w, g.name, `old worker ${w.id} (pid ${w.pid}) draining`);
+          break;
+        }
+        case 'start': {
+          const slot = g.slots[action.slot]!;
+          slot.backoffUntil = null;
+          this.spawn(g, action.slot, target, this.s.reload!.id);
+          break;
+        }
+        case 'wait':
+          return false;
+        case 'done': {
+          e.state = 'rolled';
+          e.done = g.config.count;
+          g.rollTarget = null;
+          g.slots = g.slots.slice(0, g.config.count);
+          this.pruneSpecs(g);
+          this.log('info', 'group rolled', { reloadId: this.s.reload!.id, group: g.name, generation: target });
+          this.progress('group.rolled', null, g.name, `${g.name}: ${e.done}/${e.total} workers replaced`);
+          return true;
+        }
+      }
+    }
+    throw new Error('internal: rolling policy did not settle');
+  }
+
+  private failReload(g: GroupState, failure: ReloadFailure): void {
+    const r = this.s.reload!;
+    const entry = r.order.find((o) => o.name === g.name);
+    const target = g.rollTarget!;
+    // Remove the new workers that are not ready yet; ready ones stay (mixed generations).
+    for (const w of groupWorkers(this.s.workers, g.name)) {
+      if (w.generation === target && w.phase === 'starting') this.stopWorker(w, 'reload failed');
+    }
+    g.rollTarget = null;
+    if (entry) {
+      entry.state = 'failed';
+      entry.done = rolledCount(g, this.s.workers, target);
+      // The settings of the failed config do not take effect (a failed reload changes
+      // nothing): with the new count kept, reconcile would start workers of the failed
+      // generation in the slots it added, right after removing the failed ones. Ready
+      // new workers stay, even in slots beyond the restored count.
+      if (entry.previous) g.config = entry.previous;
+    }
+    if (entry?.added && entry.done === 0) g.removing = true;
+    this.progress('worker.failed', null, g.name, `worker ${failure.workerId} ${failure.reason}`);
+    this.log('error', 'reload failed: old workers keep serving', { reloadId: r.id, ...failure });
+    this.finishReload('failed', `${g.name}: worker ${failure.workerId} ${failure.reason}`, failure, 'worker', []);
+  }
+
+  private finishReload(
+    state: 'succeeded' | 'failed' | 'aborted',
+    error: string | null,
+    failure: ReloadFailure | null,
+    cause: 'config' | 'worker' | 'stop' | null,
+    detail: string[],
+  ): void {
+    const r = this.s.reload;
+    if (!r) return;
+    const report = buildReport(r, state, this.now, error, failure, cause, detail);
+    report.queued = this.s.queued?.id ?? null;
+    this.s.lastReport = report;
+    this.s.reload = null;
+    for (const g of this.s.groups) {
+      if (g.rollTarget !== null) g.rollTarget = null;
+    }
+    for (const w of this.s.workers) if (w.retiredBy === r.id) w.retiredBy = null;
+    // A group this reload added but never started (an earlier group failed) has no
+    // generation, spec or worker: drop it, the next reload adds it again.
+    for (const e of r.order) {
+      if (e.added && e.state === 'pending') this.s.groups = this.s.groups.filter((g) => g.name !== e.name || g.generation !== 0);
+    }
+    this.log(state === 'succeeded' ? 'info' : 'error', `reload ${state}`, {
+      reloadId: r.id,
+      durationMs: report.durationMs,
+      error,
+    });
+    this.emit({ type: 'reload.finished', reloadId: r.id, report });
+    if (this.s.daemon === 'reloading') this.setDaemon('running');
+    this.startQueued();
+  }
+
+  private startQueued(): void {
+    if (!this.s.queued || this.s.reload || this.s.daemon !== 'running') return;
+    const q = this.s.queued;
+    this.s.queued = null;
+    this.beginReload(q);
+  }
+
+  // ------------------------------------------------------------ start / stop
+
+  private failStart(failure: ReloadFailure): void {
+    if (this.s.startFailure) return;
+    this.s.startFailure = failure;
+    this.log('error', 'start failed: stopping every worker', { ...failure });
+    this.beginStop(71);
+  }
+
+  private onStop(requestId: number | null, force: boolean): void {
+    if (this.s.daemon === 'stopping') {
+      if (force) this.killAll();
+      if (requestId !== null) this.emit({ type: 'reply.ok', requestId });
+      return;
+    }
+    this.beginStop(0);
+    if (requestId !== null) this.emit({ type: 'reply.ok', requestId });
+    if (force) this.killAll();
+  }
+
+  private beginStop(code: number): void {
+    this.s.exitCode = code;
+    this.setDaemon('stopping');
+    if (this.s.reload) this.finishReload('aborted', 'smoothd is stopping', null, 'stop', []);
+    if (this.s.queued) {
+      const q = this.s.queued;
+      this.s.queued = null;
+      const report: ReloadReport = {
+        ...idleReport(),
+        id: q.id,
+        trigger: q.trigger,
+        state: 'aborted',
+        finishedAt: new Date(this.now).toISOString(),
+        error: 'smoothd is stopping',
+        errorCode: errorKindCode('stop'),
+      };
+      this.emit({ type: 'reload.finished', reloadId: q.id, report });
+    }
+    for (const g of this.s.groups) {
+      g.rollTarget = null;
+      g.slots.forEach((slot, i) => {
+        slot.backoffUntil = null;
+        this.clearTimer(`backoff:${g.name}:${i}`);
+      });
+    }
+    for (const w of this.s.workers) if (isLive(w)) this.stopWorker(w, code === 0 ? 'smoothd is stopping' : 'start failed');
+  }
+
+  private killAll(): void {
+    for (const w of this.s.workers) {
+      if (isLive(w)) this.stopWorker(w, 'smoothd is stopping');
+      w.killed = true;
+      this.clearTimer(`kill:${w.id}`);
+      this.emit({ type: 'signal', workerId: w.id, signal: 'SIGKILL' });
+    }
+  }
+
+  // ------------------------------------------------------------ workers
+
+  private spawn(g: GroupState, slot: number, generation: number, startedBy: number | null): void {
+    const spec = this.specFor(g, generation);
+    const w: WorkerRecord = {
+      id: this.s.nextWorkerId++,
+      group: g.name,
+      slot,
+      generation,
+      pid: null,
+      phase: 'starting',
+      startedAt: this.now,
+      readyAt: null,
+      stoppingAt: null,
+      statusText: null,
+      stopReason: null,
+      killed: false,
+      retiredBy: null,
+      startedBy,
+      failed: false,
+    };
+    this.s.workers.push(w);
+    this.emit({ type: 'spawn', workerId: w.id, group: g.name, slot, generation, spec });
+    if (spec.ready.kind === 'delay') this.setTimer(`ready:${w.id}`, spec.ready.ms);
+    this.setTimer(`readyTimeout:${w.id}`, spec.readyTimeoutMs);
+  }
+
+  private stopWorker(w: WorkerRecord, reason: string): void {
+    if (w.phase === 'stopping') return;
+    const g = this.group(w.group);
+    const spec = g ? this.specFor(g, w.generation) : null;
+    w.phase = 'stopping';
+    w.stoppingAt = this.now;
+    w.stopReason = reason;
+    this.clearTimer(`ready:${w.id}`);
+    this.clearTimer(`readyTimeout:${w.id}`);
+    this.log('info', 'stopping worker', { group: w.group, workerId: w.id, pid: w.pid, reason });
+    this.emit({ type: 'signal', workerId: w.id, signal: spec?.stopSignal ?? 'SIGTERM' });
+    this.setTimer(`kill:${w.id}`, spec?.stopTimeoutMs ?? 30_000);
+  }
+
+  private pruneSpecs(g: GroupState): void {
+    const used = new Set<string>([String(g.generation)]);
+    for (const s of g.slots) used.add(String(s.generation));
+    for (const w of groupWorkers(this.s.workers, g.name)) used.add(String(w.generation));
+    for (const k of Object.keys(g.specs)) if (!used.has(k)) delete g.specs[k];
+  }
+
+  // ------------------------------------------------------------ reconcile
+
+  reconcile(): void {
+    if (this.s.daemon === 'stopping') {
+      if (this.s.workers.length === 0) {
+        for (const key of Object.keys(this.s.timers)) this.clearTimer(key);
+        this.s.exited = true;
+        this.log('info', 'every worker has exited', { exitCode: this.s.exitCode });
+        this.emit({ type: 'exit', code: this.s.exitCode });
+      }
+      return;
+    }
+    this.advanceReload();
+    for (const g of [...this.s.groups]) {
+      if (g.removing) {
+        for (const w of groupWorkers(this.s.workers, g.name)) if (isLive(w)) this.stopWorker(w, 'group removed');
+        g.slots.forEach((_, i) => this.clearTimer(`backoff:${g.name}:${i}`));
+        if (groupWorkers(this.s.workers, g.name).length === 0) this.s.groups = this.s.groups.filter((x) => x !== g);
+        continue;
+      }
+      if (g.rollTarget !== null) continue; // the roll decides
+      const mine = groupWorkers(this.s.workers, g.name);
+      for (let i = 0; i < g.config.count; i++) {
+        const slot = g.slots[i];
+        if (!slot || slot.backoffUntil !== null) continue;
+        if (mine.some((w) => w.slot === i && isLive(w))) continue;
+        this.spawn(g, i, slot.generation, null);
+      }
+    }
+    if (this.s.daemon === 'starting' && this.allReady()) {
+      this.setDaemon('running');
+      this.log('info', 'every worker is ready', { workers: this.s.workers.length, startupMs: this.now - this.s.startedAt });
+      this.emit({ type: 'daemon.ready' });
+      this.startQueued();
+      if (this.s.reload) this.advanceReload();
+    }
+  }
+
+  private allReady(): boolean {
+    return this.s.groups.every((g) => {
+      const mine = groupWorkers(this.s.workers, g.name);
+      return readyCount(mine.filter(isLive)) >= g.config.count;
+    });
+  }
+}
+
+// ====================================================================== pure helpers
+
+function union(a: string[], b: string[]): string[] {
+  return [...new Set([...a, ...b])];
+}
+
+function stripSpec(spec: GenerationSpec): GroupConfig {
+  const { cwdReal: _c, executable: _e, ...config } = spec;
+  return config;
+}
+
+function sameSpec(a: GenerationSpec, b: GenerationSpec): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export function describeExit(code: number | null, signal: string | null): string {
+  if (signal) return `was killed by ${signal}`;
+  if (code === 127) return 'exited with code 127 (command not found)';
+  return `exited with code ${code ?? 'unknown'}`;
+}
+
+export function formatMs(ms: number): string {
+  if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000}s`;
+  if (ms >= 1000) return `${(ms / 1000).toFixed(1)}s`;
+  return `${ms}ms`;
+}
+
+function buildReport(
+  r: ReloadRun,
+  state: 'succeeded' | 'failed' | 'aborted',
+  now: number,
+  error: string | null,
+  failure: ReloadFailure | null,
+  cause: 'config' | 'worker' | 'stop' | null,
+  detail: string[],
+): ReloadReport {
+  const groups = r.order.map((e) => ({
+    name: e.name,
+    state: (e.state === 'rolling' ? (state === 'failed' ? 'failed' : 'pending') : e.state) as GroupRollState,
+    done: e.done,
+    total: e.total,
+    generation: e.generation,
+  }));
+  const fullError = detail.length > 0 ? `${error}\n${detail.map((d) => `  ${d}`).join('\n')}` : error;
+  return {
+    id: r.id,
+    state,
+    trigger: r.trigger,
+    startedAt: new Date(r.startedAt).toISOString(),
+    readyAt: r.readyAt === null ? null : new Date(r.readyAt).toISOString(),
+    finishedAt: new Date(now).toISOString(),
+    durationMs: now - r.startedAt,
+    readyMs: r.readyAt === null ? null : r.readyAt - r.startedAt,
+    done: groups.reduce((n, g) => n + g.done, 0),
+    total: groups.reduce((n, g) => n + g.total, 0),
+    error: fullError,
+    errorCode: cause === null ? null : errorKindCode(cause),
+    failure,
+    queued: null,
+    groups,
+  };
+}
+
+/** Machine-level cause of a failed reload; the control layer publishes these codes. */
+function errorKindCode(cause: 'config' | 'worker' | 'stop'): number {
+  switch (cause) {
+    case 'config':
+      return -32004;
+    case 'worker':
+      return -32001;
+    case 'stop':
+      return -32006;
+  }
+}
+
+/** One readable line for systemd's STATUS= and logs. */
+export function statusLine(s: MachineState): string {
+  const parts = s.groups.map((g) => {
+    const live = groupWorkers(s.workers, g.name).filter(isLive);
+    return `${g.name} ${readyCount(live)}/${g.config.count} ready, generation ${g.generation}`;
+  });
+  const r = s.reload;
+  if (s.daemon === 'reloading' && r) {
+    const cur = r.order.find((e) => e.state === 'rolling');
+    if (cur) return `reloading ${cur.name}: ${cur.done}/${cur.total} replaced`;
+    return `reloading: ${r.phase === 'loading' ? 'reading the config' : 'waiting for old workers to exit'}`;
+  }
+  return `${s.daemon}: ${parts.join('; ')}`;
+}
+
+/** Report of the reload running now, or of the last one. */
+export function currentReport(s: MachineState, now: number): ReloadReport {
+  const r = s.reload;
+  if (!r) return { ...s.lastReport, queued: s.queued?.id ?? null };
+  const rep = buildReport(r, 'succeeded', now, null, null, null, []);
+  return { ...rep, state: 'running', finishedAt: null, durationMs: null, queued: s.queued?.id ?? null };
+}

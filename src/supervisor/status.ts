@@ -1,0 +1,78 @@
+/**
+ * Builds the status document (DESIGN §6) from a state snapshot. Pure: the
+ * runtime passes in what only it knows (pids' memory, bound addresses).
+ */
+import { currentReport } from './machine.js';
+import { groupWorkers } from './policy.js';
+import type { StatusDocument, WorkerStatus } from './report.js';
+import type { MachineState } from './types.js';
+
+export interface StatusInputs {
+  pid: number;
+  version: string;
+  now: number;
+  /** Resident memory of a worker process, or null when unknown. */
+  rss(pid: number): number | null;
+  /** Real bound address for a listen key (`tcp:127.0.0.1:0` -> `127.0.0.1:41234`). */
+  bound(key: string): string | null;
+}
+
+export function buildStatus(s: MachineState, io: StatusInputs): StatusDocument {
+  const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+  return {
+    version: 1,
+    daemon: {
+      pid: io.pid,
+      version: io.version,
+      state: s.daemon,
+      startedAt: new Date(s.startedAt).toISOString(),
+      uptimeMs: io.now - s.startedAt,
+      platform: s.platform,
+      configPath: s.configPath,
+    },
+    reload: currentReport(s, io.now),
+    groups: s.groups.map((g) => {
+      const workers: WorkerStatus[] = groupWorkers(s.workers, g.name)
+        .sort((a, b) => a.slot - b.slot || a.id - b.id)
+        .map((w) => ({
+          id: w.id,
+          slot: w.slot,
+          pid: w.pid,
+          generation: w.generation,
+          state: w.phase,
+          startedAt: iso(w.startedAt),
+          readyAt: iso(w.readyAt),
+          restarts: g.slots[w.slot]?.restarts ?? 0,
+          rssBytes: w.pid === null ? null : io.rss(w.pid),
+          statusText: w.statusText,
+          lastExit: g.slots[w.slot]?.lastExit ?? null,
+        }));
+      g.slots.forEach((slot, i) => {
+        if (slot.backoffUntil === null) return;
+        workers.push({
+          id: null,
+          slot: i,
+          pid: null,
+          generation: slot.generation,
+          state: 'backoff',
+          startedAt: null,
+          readyAt: null,
+          restarts: slot.restarts,
+          rssBytes: null,
+          statusText: `restarting in ${Math.max(0, slot.backoffUntil - io.now)} ms`,
+          lastExit: slot.lastExit,
+        });
+      });
+      const spec = g.specs[String(g.generation)];
+      return {
+        name: g.name,
+        reloadable: g.config.reloadable,
+        generation: g.generation,
+        desired: g.config.count,
+        pending: g.pending !== null,
+        listen: (spec ?? g.config).listen.map((l) => ({ name: l.name, address: l.text, bound: io.bound(l.address.key) })),
+        workers,
+      };
+    }),
+  };
+}

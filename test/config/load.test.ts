@@ -1,0 +1,316 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  checkConfig,
+  loadCheckedConfig,
+  loadConfig,
+  lookupGroup,
+  lookupUser,
+  parseConfigText,
+  resolveCommand,
+} from '../../src/config/load.js';
+import { validateConfig } from '../../src/config/schema.js';
+import { ConfigError, type Config, type ConfigIssue, type GroupConfig } from '../../src/config/types.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smoothd-config-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function write(name: string, text: string, mode = 0o644): Promise<string> {
+  const file = join(dir, name);
+  await writeFile(file, text, { mode });
+  await chmod(file, mode);
+  return file;
+}
+
+async function loadIssues(file: string): Promise<ConfigIssue[]> {
+  try {
+    await loadConfig(file);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).issues;
+  }
+  throw new Error('expected loadConfig to fail');
+}
+
+function textIssues(text: string): ConfigIssue[] {
+  try {
+    parseConfigText(text, join(dir, 'inline.yaml'));
+  } catch (error) {
+    return (error as ConfigError).issues;
+  }
+  throw new Error('expected the text to be refused');
+}
+
+describe('loadConfig', () => {
+  it('loads a YAML file, resolving paths against its folder and keeping group order', async () => {
+    const file = await write(
+      'ok.yaml',
+      [
+        'socketMode: "0660"',
+        'groups:',
+        '  web:',
+        '    command: [node, server.js]',
+        '    cwd: app',
+        '    listen: ["127.0.0.1:8080", "unix:web.sock"]',
+        '  "2":',
+        '    command: [worker]',
+        '  api:',
+        '    command: [api]',
+        '',
+      ].join('\n'),
+    );
+    const config = await loadConfig(file);
+    expect(config.path).toBe(file);
+    expect(config.socketMode).toBe(0o660);
+    expect(config.groups.map((g) => g.name)).toEqual(['web', '2', 'api']);
+    expect(config.groups[0]?.cwd).toBe(join(dir, 'app'));
+    expect(config.groups[0]?.listen[1]?.address).toMatchObject({ kind: 'unix', path: join(dir, 'web.sock') });
+  });
+
+  it('loads a JSON file', async () => {
+    const file = await write('ok.json', JSON.stringify({ groups: { web: { command: ['node', 'a.js'], count: 2, env: { PORT: 8080 } } } }));
+    const config = await loadConfig(file);
+    expect(config.groups[0]).toMatchObject({ name: 'web', count: 2, env: { PORT: '8080' } });
+  });
+
+  it('reports a missing file with what to do', async () => {
+    const issues = await loadIssues(join(dir, 'nope.yaml'));
+    expect(issues).toEqual([
+      { path: '', message: `config file not found: ${join(dir, 'nope.yaml')}; create it or pass --config FILE` },
+    ]);
+  });
+
+  it('reports a folder passed as the file', async () => {
+    expect((await loadIssues(dir))[0]?.message).toMatch(/is a folder, not a config file/);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('reports an unreadable file as a permission problem', async () => {
+    const file = await write('secret.yaml', 'groups: {}\n', 0o000);
+    expect((await loadIssues(file))[0]?.message).toMatch(/permission denied/);
+  });
+
+  it('reports YAML syntax errors with line and column', async () => {
+    const file = await write('bad.yaml', 'groups:\n  web:\n    command: [node,\n  api: {}\n');
+    const issues = await loadIssues(file);
+    expect(issues.length).toBeGreaterThan(0);
+    expect(issues[0]?.message).toMatch(/^YAML syntax error at line \d+, column \d+: /);
+  });
+
+  it('refuses duplicate keys, naming the line', () => {
+    const issues = textIssues('groups:\n  web:\n    command: [a]\n    count: 1\n    count: 2\n');
+    expect(issues).toEqual([
+      {
+        path: '',
+        message: expect.stringMatching(/^YAML syntax error at line 5, column 5: .*unique.*\(line 5: "count: 2"\); remove or rename/) as unknown,
+      },
+    ]);
+  });
+
+  it('explains an empty or comment-only file', () => {
+    expect(textIssues('')[0]?.message).toMatch(/the config file is empty; it needs at least groups:/);
+    expect(textIssues('  \n\n')[0]?.message).toMatch(/is empty/);
+    expect(textIssues('# nothing yet\n')[0]?.message).toMatch(/only comments/);
+  });
+
+  it('refuses a second document', () => {
+    expect(textIssues('groups: {}\n---\ngroups: {}\n')[0]?.message).toMatch(/line 2: .*more than one document.*remove the extra "---"/);
+  });
+
+  it('refuses a plain 0660 socketMode and accepts "0660" and 0o660', () => {
+    const base = 'groups: { web: { command: [a] } }\n';
+    expect(textIssues(`socketMode: 0660\n${base}`)).toEqual([
+      { path: 'socketMode', message: expect.stringMatching(/quotes \("0660"\) or as 0o660/) as unknown },
+    ]);
+    expect(parseConfigText(`socketMode: "0660"\n${base}`, 'x.yaml').socketMode).toBe(0o660);
+    expect(parseConfigText(`socketMode: 0o660\n${base}`, 'x.yaml').socketMode).toBe(0o660);
+    expect(parseConfigText(`socketMode: 0o640\n${base}`, 'x.yaml').socketMode).toBe(0o640);
+    const listen = parseConfigText(
+      'groups: { web: { command: [a], listen: [{ address: "unix:/run/a.sock", mode: 0o660 }] } }\n',
+      'x.yaml',
+    ).groups[0]?.listen[0];
+    expect(listen?.mode).toBe(0o660);
+  });
+
+  it('keeps env values and arguments as written', () => {
+    const config = parseConfigText(
+      'groups:\n  web:\n    command: [node, a.js, 08080, 1.50]\n    env: { VERSION: 1.10, ZIP: 01234, DEBUG: True, HEX: 0x1F, S: "007" }\n',
+      'x.yaml',
+    );
+    expect(config.groups[0]?.command).toEqual(['node', 'a.js', '08080', '1.50']);
+    expect(config.groups[0]?.env).toEqual({ VERSION: '1.10', ZIP: '01234', DEBUG: 'True', HEX: '0x1F', S: '007' });
+  });
+
+  it('resolves aliases', () => {
+    const config = parseConfigText(
+      'groups:\n  web:\n    command: [a]\n    env: &env { PORT: 0080 }\n  api:\n    command: [b]\n    env: *env\n',
+      'x.yaml',
+    );
+    expect(config.groups.map((g) => g.env)).toEqual([{ PORT: '0080' }, { PORT: '0080' }]);
+  });
+
+  it('reports validation problems from the file', async () => {
+    const file = await write('invalid.yaml', 'groups:\n  web:\n    comand: [node]\n');
+    const issues = await loadIssues(file);
+    expect(issues.map((i) => i.path)).toEqual(['groups.web.comand', 'groups.web.command']);
+  });
+});
+
+describe('resolveCommand', () => {
+  it('finds a program in PATH, honouring order', async () => {
+    const bin1 = join(dir, 'bin1');
+    const bin2 = join(dir, 'bin2');
+    await mkdir(bin1, { recursive: true });
+    await mkdir(bin2, { recursive: true });
+    await writeFile(join(bin2, 'tool'), '#!/bin/sh\n', { mode: 0o755 });
+    expect(await resolveCommand('tool', '/', `${bin1}:${bin2}`)).toBe(join(bin2, 'tool'));
+    expect(await resolveCommand('tool', '/', bin1)).toBeNull();
+    expect(await resolveCommand('sh', '/', '/usr/bin:/bin')).toMatch(/\/sh$/);
+  });
+
+  it('resolves names with a slash against cwd, not PATH', async () => {
+    await writeFile(join(dir, 'run.sh'), '#!/bin/sh\n', { mode: 0o755 });
+    expect(await resolveCommand('./run.sh', dir, '/nowhere')).toBe(join(dir, 'run.sh'));
+    expect(await resolveCommand(join(dir, 'run.sh'), '/', '')).toBe(join(dir, 'run.sh'));
+    expect(await resolveCommand('./missing.sh', dir, '/usr/bin')).toBeNull();
+  });
+
+  it('searches relative PATH entries from cwd', async () => {
+    await mkdir(join(dir, 'local', 'bin'), { recursive: true });
+    await writeFile(join(dir, 'local', 'bin', 'rel'), '#!/bin/sh\n', { mode: 0o755 });
+    expect(await resolveCommand('rel', dir, 'local/bin')).toBe(join(dir, 'local', 'bin', 'rel'));
+  });
+
+  it('skips folders and non-executable files', async () => {
+    await writeFile(join(dir, 'plain.txt'), 'x', { mode: 0o644 });
+    expect(await resolveCommand('./plain.txt', dir, '')).toBeNull();
+    expect(await resolveCommand('bin1', dir, dir)).toBeNull();
+  });
+});
+
+/** A valid config with groups g0, g1, ... overridden by `groups` (bypassing the schema, as a test shortcut). */
+function configWith(groups: Array<Partial<GroupConfig> & { command: string[] }>): Config {
+  const doc = { groups: Object.fromEntries(groups.map((_, i) => [`g${i}`, { command: ['x'] }])) };
+  const base = validateConfig(doc, join(dir, 'smoothd.yaml'));
+  return { ...base, groups: base.groups.map((g, i) => ({ ...g, ...groups[i] })) };
+}
+
+describe('checkConfig', () => {
+  it('passes a config whose commands and folders exist', async () => {
+    const config = configWith([{ command: ['sh', '-c', 'exit 0'], cwd: dir }]);
+    expect(await checkConfig(config, { uid: 0, path: '/usr/bin:/bin' })).toEqual([]);
+  });
+
+  it('reports a command missing from PATH', async () => {
+    const config = configWith([{ command: ['no-such-program-smoothd'], cwd: dir, env: { PATH: '/usr/bin:/bin' } }]);
+    expect(await checkConfig(config, { uid: 0 })).toEqual([
+      {
+        path: 'groups.g0.command[0]',
+        message:
+          '"no-such-program-smoothd" was not found in PATH (/usr/bin:/bin); install it, fix the name, give a full path, or set PATH in the group\'s env',
+      },
+    ]);
+  });
+
+  it('uses the group env PATH before the daemon PATH', async () => {
+    const config = configWith([{ command: ['tool'], cwd: dir, env: { PATH: join(dir, 'bin2') } }]);
+    expect(await checkConfig(config, { uid: 0, path: '/usr/bin' })).toEqual([]);
+    const without = configWith([{ command: ['tool'], cwd: dir }]);
+    expect(await checkConfig(without, { uid: 0, path: '/usr/bin' })).toHaveLength(1);
+  });
+
+  it('reports a file that is not executable, with the fix', async () => {
+    const file = await write('app.js', 'x', 0o644);
+    const issues = await checkConfig(configWith([{ command: ['./app.js'], cwd: dir }]), { uid: 0 });
+    expect(issues).toEqual([
+      { path: 'groups.g0.command[0]', message: expect.stringContaining(`${file} is not executable; make it executable (chmod +x ${file})`) as unknown },
+    ]);
+    await mkdir(join(dir, 'nx'), { recursive: true });
+    await writeFile(join(dir, 'nx', 'prog'), 'x', { mode: 0o644 });
+    const inPath = await checkConfig(configWith([{ command: ['prog'], cwd: dir, env: { PATH: join(dir, 'nx') } }]), { uid: 0 });
+    expect(inPath[0]?.message).toMatch(/^"prog" found in PATH, but .* is not executable/);
+  });
+
+  it('reports a missing cwd and a cwd that is a file', async () => {
+    const missing = join(dir, 'missing-folder');
+    const file = await write('afile', 'x');
+    const issues = await checkConfig(
+      configWith([
+        { command: ['./server'], cwd: missing },
+        { command: ['sh'], cwd: file, env: { PATH: '/usr/bin:/bin' } },
+      ]),
+      { uid: 0 },
+    );
+    expect(issues).toEqual([
+      { path: 'groups.g0.cwd', message: `${missing} does not exist; create it or fix cwd` },
+      { path: 'groups.g1.cwd', message: expect.stringMatching(/is not a folder/) as unknown },
+    ]);
+  });
+
+  it('checks users and groups against the account files', async () => {
+    const passwd = await write('passwd', 'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www:/var/www:/usr/sbin/nologin\n');
+    const group = await write('group', 'root:x:0:\nwww-data:x:33:\nops:x:1500:alice\n');
+    const options = { uid: 0, path: '/usr/bin:/bin', passwdFile: passwd, groupFile: group };
+    const ok = configWith([{ command: ['sh'], cwd: dir, user: 'www-data', group: 'ops' }]);
+    expect(await checkConfig({ ...ok, socketGroup: 'ops' }, options)).toEqual([]);
+    expect(await checkConfig(configWith([{ command: ['sh'], cwd: dir, user: '4242' }]), options)).toEqual([]);
+
+    const bad = configWith([{ command: ['sh'], cwd: dir, user: 'nobody-here', group: 'nogroup-here' }]);
+    expect(await checkConfig({ ...bad, socketGroup: 'wheel-here' }, options)).toEqual([
+      { path: 'socketGroup', message: expect.stringMatching(/no group "wheel-here"/) as unknown },
+      { path: 'groups.g0.user', message: expect.stringMatching(/^no user "nobody-here" on this machine; create it/) as unknown },
+      { path: 'groups.g0.group', message: expect.stringMatching(/^no group "nogroup-here"/) as unknown },
+    ]);
+
+    expect(await lookupUser('www-data', passwd)).toEqual({ name: 'www-data', uid: 33, gid: 33, home: '/var/www' });
+    expect(await lookupUser('33', passwd)).toMatchObject({ name: 'www-data' });
+    expect(await lookupGroup('ops', group)).toEqual({ name: 'ops', gid: 1500 });
+    expect(await lookupGroup('nope', group)).toBeNull();
+  });
+
+  it('refuses user/group when smoothd is not root', async () => {
+    const config = configWith([{ command: ['sh'], cwd: dir, user: '1000' }]);
+    expect(await checkConfig(config, { uid: 1000, path: '/usr/bin:/bin' })).toEqual([
+      { path: 'groups.g0.user', message: expect.stringMatching(/^user: needs smoothd to run as root \(it runs as uid 1000\)/) as unknown },
+    ]);
+  });
+
+  it('loadCheckedConfig throws one error with the check issues', async () => {
+    const file = await write('checked.yaml', 'groups:\n  web:\n    command: [no-such-program-smoothd]\n    env: { PATH: /usr/bin }\n');
+    await expect(loadCheckedConfig(file, { uid: 0 })).rejects.toThrow(/groups\.web\.command\[0\]: "no-such-program-smoothd" was not found/);
+    const good = await write('good.yaml', 'groups:\n  web:\n    command: [sh]\n');
+    await expect(loadCheckedConfig(good, { uid: 0, path: '/usr/bin:/bin' })).resolves.toMatchObject({ path: good });
+  });
+});
+
+describe('loadConfig: YAML conveniences', () => {
+  it('lets a group merge another group\'s settings with <<', () => {
+    const config = parseConfigText(
+      [
+        'groups:',
+        '  web: &web',
+        '    command: [node, web.js]',
+        '    count: 4',
+        '    stopTimeout: 10s',
+        '    env: { PORT: 01 }',
+        '  api:',
+        '    <<: *web',
+        '    command: [node, api.js]',
+        '',
+      ].join('\n'),
+      'x.yaml',
+    );
+    expect(config.groups.map((g) => [g.name, g.command[1], g.count, g.stopTimeoutMs, g.env])).toEqual([
+      ['web', 'web.js', 4, 10_000, { PORT: '01' }],
+      ['api', 'api.js', 4, 10_000, { PORT: '01' }],
+    ]);
+  });
+});

@@ -1,0 +1,262 @@
+/**
+ * Real-process harness: starts the compiled smoothd with a config in a temp
+ * folder, talks to it with the real smoothctl and a raw socket, drives HTTP
+ * load, and kills by pid whatever a test leaves behind.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const SMOOTHD = path.join(ROOT, 'bin/smoothd.js');
+export const SMOOTHCTL = path.join(ROOT, 'bin/smoothctl.js');
+export const FIXTURES = path.join(ROOT, 'test/fixtures');
+
+const tracked = new Set<number>();
+
+/** Remember a pid so `killAll` can clean it up even when a test fails. */
+export function track(pid: number | undefined | null): void {
+  if (pid) tracked.add(pid);
+}
+
+export function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // A zombie (state Z) has exited; its parent has not reaped it yet.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export function killAll(): void {
+  for (const pid of tracked) {
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+  tracked.clear();
+}
+
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export function tempDir(prefix = 'smoothd-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface Daemon {
+  proc: ChildProcess;
+  pid: number;
+  dir: string;
+  socket: string;
+  configPath: string;
+  logs: Record<string, unknown>[];
+  stderr: string[];
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  rpc(method: string, params?: unknown): Promise<any>;
+  status(): Promise<any>;
+  workerPids(group?: string): Promise<number[]>;
+  writeConfig(yaml: string): void;
+}
+
+export interface StartOptions {
+  /** Wait until every worker is ready (default true). */
+  waitReady?: boolean;
+  dir?: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startDaemon(configYaml: string, opts: StartOptions = {}): Promise<Daemon> {
+  const dir = opts.dir ?? tempDir();
+  const configPath = path.join(dir, 'smoothd.yaml');
+  fs.writeFileSync(configPath, configYaml);
+  const socket = path.join(dir, 'ctl.sock');
+  const proc = spawn(process.execPath, [SMOOTHD, '--config', configPath, '--socket', socket, '--log-format', 'json', '--log-level', 'debug', ...(opts.args ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
+  track(proc.pid);
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  let buf = '';
+  proc.stdout!.on('data', (b: Buffer) => {
+    buf += b.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (typeof entry.pid === 'number' && entry.workerId !== undefined) track(entry.pid);
+      } catch {
+        logs.push({ raw: line });
+      }
+    }
+  });
+  proc.stderr!.on('data', (b: Buffer) => stderr.push(b.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const d: Daemon = {
+    proc,
+    pid: proc.pid!,
+    dir,
+    socket,
+    configPath,
+    logs,
+    stderr,
+    exit,
+    rpc: (method, params) => rpc(socket, method, params),
+    status: () => rpc(socket, 'status', {}),
+    async workerPids(group) {
+      const s = await d.status();
+      return s.groups
+        .filter((g: any) => !group || g.name === group)
+        .flatMap((g: any) => g.workers.filter((w: any) => w.pid).map((w: any) => w.pid as number));
+    },
+    writeConfig(yaml) {
+      fs.writeFileSync(configPath, yaml);
+    },
+  };
+  if (opts.waitReady !== false) {
+    await Promise.race([
+      waitFor('smoothd to report every worker ready', () => logs.some((l) => l.msg === 'every worker is ready'), 15_000),
+      exit.then((e) => {
+        throw new Error(`smoothd exited during start (${JSON.stringify(e)}): ${stderr.join('')}`);
+      }),
+    ]);
+    for (const pid of await d.workerPids()) track(pid);
+  }
+  return d;
+}
+
+/** One JSON-RPC call over the control socket; notifications go to `onNote`. */
+export function rpc(socket: string, method: string, params?: unknown, onNote?: (n: any) => void): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(socket);
+    let buf = '';
+    c.on('data', (b) => {
+      buf += b.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const msg = JSON.parse(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (msg.id === undefined) {
+          onNote?.(msg);
+          continue;
+        }
+        c.end();
+        if (msg.error) reject(Object.assign(new Error(msg.error.message), msg.error));
+        else resolve(msg.result);
+      }
+    });
+    c.on('error', reject);
+    c.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: params ?? {} })}\n`);
+  });
+}
+
+export interface CtlResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function smoothctl(socket: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CtlResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [SMOOTHCTL, '--socket', socket, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: unknown }).code as number | null) ?? null : 0;
+      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
+    });
+  });
+}
+
+export interface Load {
+  ok: number;
+  failed: number;
+  errors: Map<string, number>;
+  bodies: Map<string, number>;
+  stop(): Promise<void>;
+}
+
+/** Continuous HTTP load: `concurrency` loops, each sending one request after another. */
+export function startLoad(port: number, opts: { concurrency?: number; keepAlive?: boolean; path?: string } = {}): Load {
+  const agent = opts.keepAlive ? new http.Agent({ keepAlive: true, maxSockets: opts.concurrency ?? 8 }) : false;
+  const load: Load = { ok: 0, failed: 0, errors: new Map(), bodies: new Map(), stop: async () => undefined };
+  let running = true;
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: opts.path ?? '/', agent, timeout: 10_000 }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => {
+          if (res.statusCode === 200) {
+            load.ok += 1;
+            const key = body.split(' pid ')[0] ?? body;
+            load.bodies.set(key, (load.bodies.get(key) ?? 0) + 1);
+          } else {
+            load.failed += 1;
+            load.errors.set(`HTTP ${res.statusCode}`, (load.errors.get(`HTTP ${res.statusCode}`) ?? 0) + 1);
+          }
+          resolve();
+        });
+        res.on('error', (e) => fail(e, resolve));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (e) => fail(e, resolve));
+    });
+  const fail = (e: Error, done: () => void): void => {
+    load.failed += 1;
+    const k = (e as NodeJS.ErrnoException).code ?? e.message;
+    load.errors.set(k, (load.errors.get(k) ?? 0) + 1);
+    done();
+  };
+  const loops = [...Array(opts.concurrency ?? 8)].map(async () => {
+    while (running) await one();
+  });
+  load.stop = async () => {
+    running = false;
+    await Promise.all(loops);
+    if (agent) agent.destroy();
+  };
+  return load;
+}
+
+/** A free TCP port on 127.0.0.1 (bound then released; the test binds it right after). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export function get(port: number, p = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}

@@ -1,0 +1,436 @@
+/**
+ * A fake world around the pure supervisor machine: a fake clock, the timers the
+ * machine armed, fake processes, a config loader, and everything the machine
+ * said (replies, progress, reports, exit). Events caused by effects (a spawn's
+ * `worker.spawned`, an exit after a stop signal, a `config.loaded`) are fed
+ * back in FIFO order, the way an event loop would deliver them.
+ */
+import type { Config, GroupConfig } from '../../src/config/types.js';
+import { initialState, step } from '../../src/supervisor/machine.js';
+import type { ReloadReport } from '../../src/supervisor/report.js';
+import type {
+  Effect,
+  GenerationSpec,
+  MachineEvent,
+  MachineState,
+  ProgressEvent,
+  StepResult,
+  WorkerRecord,
+} from '../../src/supervisor/types.js';
+
+// ------------------------------------------------------------------ config builders
+
+export function groupConfig(overrides: Partial<GroupConfig> = {}): GroupConfig {
+  return {
+    name: 'web',
+    command: ['node', 'server.js'],
+    cwd: '/srv/app/current',
+    env: {},
+    user: null,
+    group: null,
+    count: 1,
+    listen: [],
+    reloadable: true,
+    ready: { kind: 'ipc' },
+    readyTimeoutMs: 30_000,
+    stopSignal: 'SIGTERM',
+    stopTimeoutMs: 30_000,
+    rolling: { surge: 1, unavailable: 0 },
+    restartDelayMs: 100,
+    maxRestartDelayMs: 30_000,
+    ...overrides,
+  };
+}
+
+export function specFor(g: GroupConfig, cwdReal = g.cwd.replace(/current$/, 'releases/1')): GenerationSpec {
+  return { ...structuredClone(g), cwdReal, executable: `/usr/bin/${g.command[0] ?? 'node'}` };
+}
+
+export interface LoadedConfig {
+  config: Config;
+  specs: Record<string, GenerationSpec>;
+}
+
+export const CONFIG_PATH = '/etc/smoothd/smoothd.yaml';
+
+/** A Config and its resolved specs; `release` changes cwdReal (new code on disk). */
+export function makeConfig(groups: GroupConfig[], release = 1): LoadedConfig {
+  const specs: Record<string, GenerationSpec> = {};
+  for (const g of groups) specs[g.name] = specFor(g, g.cwd.replace(/current$/, `releases/${release}`));
+  return { config: { path: CONFIG_PATH, socketMode: 0o600, socketGroup: null, groups: structuredClone(groups) }, specs };
+}
+
+// ------------------------------------------------------------------ fake processes
+
+export interface Behavior {
+  /** Ignore the stop signal (only SIGKILL ends it). */
+  ignoreStop: boolean;
+  /** Time between the stop signal and the exit (draining). */
+  drainMs: number;
+  /** Become ready this long after spawning (null: only when the test says so). */
+  readyAfterMs: number | null;
+  /** Exit with this code this long after spawning, before any readiness. */
+  crashAfterMs: number | null;
+  crashCode: number;
+  /** `worker.spawnFailed` instead of `worker.spawned`. */
+  spawnFails: string | null;
+  stderr: string[];
+}
+
+const DEFAULT_BEHAVIOR: Behavior = {
+  ignoreStop: false,
+  drainMs: 0,
+  readyAfterMs: null,
+  crashAfterMs: null,
+  crashCode: 1,
+  spawnFails: null,
+  stderr: [],
+};
+
+export interface FakeProcess {
+  workerId: number;
+  pid: number;
+  group: string;
+  slot: number;
+  generation: number;
+  spec: GenerationSpec;
+  alive: boolean;
+  signals: NodeJS.Signals[];
+  behavior: Behavior;
+}
+
+type Spawn = Extract<Effect, { type: 'spawn' }>;
+
+interface Scheduled {
+  due: number;
+  seq: number;
+  run: () => void;
+}
+
+export type LoadAnswer = LoadedConfig | { fail: string; issues?: { path: string; message: string }[] } | 'manual';
+
+export interface WorldOptions {
+  platform?: string;
+  /** Workers become ready as soon as they are spawned. */
+  autoReady?: boolean;
+  now?: number;
+  /** Send `start` at once (default true). */
+  start?: boolean;
+}
+
+export class World {
+  now: number;
+  state: MachineState;
+  /** Every effect, in order. */
+  readonly effects: Effect[] = [];
+  /** Armed timers as the runtime sees them: key -> {due, seq}. */
+  readonly timers = new Map<string, { due: number; seq: number }>();
+  readonly procs = new Map<number, FakeProcess>();
+  readonly finished = new Map<number, ReloadReport>();
+  readonly finishedOrder: number[] = [];
+  readonly progress: { reloadId: number; event: ProgressEvent }[] = [];
+  readonly replies: Effect[] = [];
+  readonly loads: number[] = [];
+  exitCode: number | null = null;
+  /** Protocol violations seen by the harness itself (timer set twice, signal to an unknown worker...). */
+  readonly violations: string[] = [];
+  autoReady: boolean;
+  /** What a `config.load` gets answered with. */
+  loader: (reloadId: number) => LoadAnswer;
+  /** Behavior for each new process (the default, refined per spawn). */
+  behave: (spawn: Spawn) => Partial<Behavior> = () => ({});
+  /** Called after every machine step. */
+  onStep: ((prev: MachineState, event: MachineEvent, result: StepResult) => void) | null = null;
+  current: LoadedConfig;
+
+  private seq = 0;
+  private queue: MachineEvent[] = [];
+  private draining = false;
+  private scheduled: Scheduled[] = [];
+  private nextPid = 1000;
+  private lastWorkerId = 0;
+
+  constructor(initial: LoadedConfig, opts: WorldOptions = {}) {
+    this.now = opts.now ?? 1_700_000_000_000;
+    this.autoReady = opts.autoReady ?? false;
+    this.current = initial;
+    this.loader = () => this.current;
+    this.state = initialState(initial.config, initial.specs, { platform: opts.platform ?? 'linux', now: this.now });
+    if (opts.start ?? true) this.send({ type: 'start' });
+  }
+
+  // ---------------------------------------------------------------- driving
+
+  /** Feed one event (and every event its effects cause). Returns the effects of the whole cascade. */
+  send(event: MachineEvent): Effect[] {
+    const from = this.effects.length;
+    this.queue.push(event);
+    if (!this.draining) {
+      this.draining = true;
+      try {
+        let guard = 0;
+        while (this.queue.length > 0) {
+          if (++guard > 20_000) throw new Error(`event cascade did not settle (last: ${JSON.stringify(this.queue[0]).slice(0, 200)})`);
+          this.stepOne(this.queue.shift()!);
+        }
+      } finally {
+        this.draining = false;
+      }
+    }
+    return this.effects.slice(from);
+  }
+
+  private stepOne(event: MachineEvent): void {
+    const prev = this.state;
+    const result = step(prev, event, this.now);
+    this.state = result.state;
+    for (const e of result.effects) this.effects.push(e);
+    this.onStep?.(prev, event, result);
+    for (const e of result.effects) this.perform(e);
+  }
+
+  private perform(e: Effect): void {
+    switch (e.type) {
+      case 'spawn':
+        return this.spawn(e);
+      case 'signal':
+        return this.signal(e.workerId, e.signal);
+      case 'timer.set':
+        if (this.timers.has(e.key)) this.violations.push(`timer.set for armed key ${e.key}`);
+        this.timers.set(e.key, { due: this.now + e.ms, seq: this.seq++ });
+        return;
+      case 'timer.clear':
+        this.timers.delete(e.key);
+        return;
+      case 'config.load': {
+        this.loads.push(e.reloadId);
+        const answer = this.loader(e.reloadId);
+        if (answer === 'manual') return;
+        this.answerLoad(e.reloadId, answer);
+        return;
+      }
+      case 'reply.accepted':
+      case 'reply.refused':
+      case 'reply.stopping':
+      case 'reply.ok':
+        this.replies.push(e);
+        return;
+      case 'reload.progress':
+        this.progress.push({ reloadId: e.reloadId, event: e.event });
+        return;
+      case 'reload.finished':
+        if (this.finished.has(e.reloadId)) this.violations.push(`reload ${e.reloadId} finished twice`);
+        this.finished.set(e.reloadId, e.report);
+        this.finishedOrder.push(e.reloadId);
+        return;
+      case 'exit':
+        if (this.exitCode !== null) this.violations.push('exit twice');
+        this.exitCode = e.code;
+        return;
+      default:
+        return;
+    }
+  }
+
+  answerLoad(reloadId: number, answer: Exclude<LoadAnswer, 'manual'>): Effect[] {
+    if ('fail' in answer) {
+      return this.send({ type: 'config.failed', reloadId, message: answer.fail, issues: answer.issues ?? [] });
+    }
+    return this.send({ type: 'config.loaded', reloadId, config: structuredClone(answer.config), specs: structuredClone(answer.specs) });
+  }
+
+  private spawn(e: Spawn): void {
+    if (e.workerId <= this.lastWorkerId) this.violations.push(`worker id ${e.workerId} not increasing`);
+    if (this.procs.has(e.workerId)) this.violations.push(`worker id ${e.workerId} reused`);
+    this.lastWorkerId = Math.max(this.lastWorkerId, e.workerId);
+    const behavior: Behavior = { ...DEFAULT_BEHAVIOR, ...this.behave(e) };
+    const p: FakeProcess = {
+      workerId: e.workerId,
+      pid: this.nextPid++,
+      group: e.group,
+      slot: e.slot,
+      generation: e.generation,
+      spec: e.spec,
+      alive: behavior.spawnFails === null,
+      signals: [],
+      behavior,
+    };
+    this.procs.set(e.workerId, p);
+    if (behavior.spawnFails !== null) {
+      // The machine learns of it with the next event; until then it may signal the
+      // worker, which the runtime must tolerate (nothing to signal).
+      this.queue.push({ type: 'worker.spawnFailed', workerId: e.workerId, error: behavior.spawnFails });
+      return;
+    }
+    this.queue.push({ type: 'worker.spawned', workerId: e.workerId, pid: p.pid });
+    if (this.autoReady) this.queue.push({ type: 'worker.ready', workerId: e.workerId });
+    if (behavior.readyAfterMs !== null) {
+      this.schedule(behavior.readyAfterMs, () => {
+        if (p.alive) this.send({ type: 'worker.ready', workerId: p.workerId });
+      });
+    }
+    if (behavior.crashAfterMs !== null) {
+      this.schedule(behavior.crashAfterMs, () => {
+        if (p.alive) this.exit(p.workerId, behavior.crashCode, null);
+      });
+    }
+  }
+
+  private signal(workerId: number, sig: NodeJS.Signals): void {
+    const p = this.procs.get(workerId);
+    if (!p) {
+      this.violations.push(`signal ${sig} to unknown worker ${workerId}`);
+      return;
+    }
+    p.signals.push(sig);
+    if (!p.alive) return;
+    if (sig === 'SIGKILL') {
+      this.exitLater(p, 0, null, 'SIGKILL');
+      return;
+    }
+    if (sig === p.spec.stopSignal && !p.behavior.ignoreStop) this.exitLater(p, p.behavior.drainMs, 0, null);
+  }
+
+  private exitLater(p: FakeProcess, ms: number, code: number | null, signal: string | null): void {
+    if (ms <= 0) {
+      p.alive = false;
+      this.queue.push({ type: 'worker.exited', workerId: p.workerId, code, signal, stderrTail: p.behavior.stderr });
+      return;
+    }
+    this.schedule(ms, () => {
+      if (p.alive) this.exit(p.workerId, code, signal);
+    });
+  }
+
+  private schedule(ms: number, run: () => void): void {
+    this.scheduled.push({ due: this.now + ms, seq: this.seq++, run });
+  }
+
+  /** Advance the clock, firing due timers and scheduled process events in due order. */
+  advance(ms: number): void {
+    const end = this.now + ms;
+    for (let guard = 0; ; guard++) {
+      if (guard > 100_000) throw new Error('advance: timers keep firing');
+      let best: { due: number; seq: number; fire: () => void } | null = null;
+      for (const [key, t] of this.timers) {
+        if (t.due <= end && (best === null || t.due < best.due || (t.due === best.due && t.seq < best.seq))) {
+          best = { due: t.due, seq: t.seq, fire: () => { this.timers.delete(key); this.send({ type: 'timer', key }); } };
+        }
+      }
+      for (const s of this.scheduled) {
+        if (s.due <= end && (best === null || s.due < best.due || (s.due === best.due && s.seq < best.seq))) {
+          best = { due: s.due, seq: s.seq, fire: () => { this.scheduled = this.scheduled.filter((x) => x !== s); s.run(); } };
+        }
+      }
+      if (!best) break;
+      this.now = Math.max(this.now, best.due);
+      best.fire();
+    }
+    this.now = end;
+  }
+
+  // ---------------------------------------------------------------- process actions
+
+  ready(workerId: number): Effect[] {
+    return this.send({ type: 'worker.ready', workerId });
+  }
+
+  /** Make the workers starting now (of a group) ready: one round, not the workers that round starts. */
+  readyAll(group?: string): void {
+    const starting = this.state.workers.filter((x) => x.phase === 'starting' && (group === undefined || x.group === group));
+    for (const x of starting) {
+      const now = this.state.workers.find((y) => y.id === x.id);
+      if (now?.phase === 'starting' && this.procs.get(x.id)?.alive) this.ready(x.id);
+    }
+  }
+
+  /** Make starting workers ready until none is left starting. */
+  readyUntilSettled(group?: string): void {
+    for (let guard = 0; guard < 1000; guard++) {
+      const before = this.effects.length;
+      this.readyAll(group);
+      if (this.effects.length === before) return;
+    }
+    throw new Error('readyUntilSettled: workers keep starting');
+  }
+
+  /** The process exits on its own (code 1 by default). */
+  exit(workerId: number, code: number | null = 1, signal: string | null = null, stderr?: string[]): Effect[] {
+    const p = this.procs.get(workerId);
+    if (!p || !p.alive) throw new Error(`worker ${workerId} is not running`);
+    p.alive = false;
+    return this.send({ type: 'worker.exited', workerId, code, signal, stderrTail: stderr ?? p.behavior.stderr });
+  }
+
+  crash(workerId: number, stderr?: string[]): Effect[] {
+    return this.exit(workerId, 1, null, stderr);
+  }
+
+  reload(groups: string[] | null = null, requestId = this.nextRequest()): Effect[] {
+    return this.send({ type: 'reload.request', requestId, groups, trigger: 'rpc' });
+  }
+
+  restart(group: string, requestId = this.nextRequest()): Effect[] {
+    return this.send({ type: 'restart.request', requestId, group });
+  }
+
+  stop(force = false, requestId: number | null = this.nextRequest()): Effect[] {
+    return this.send({ type: 'stop.request', requestId, force });
+  }
+
+  private requestSeq = 100;
+  nextRequest(): number {
+    return this.requestSeq++;
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  workers(group?: string): WorkerRecord[] {
+    return this.state.workers.filter((w) => group === undefined || w.group === group);
+  }
+
+  live(group?: string): WorkerRecord[] {
+    return this.workers(group).filter((w) => w.phase === 'starting' || w.phase === 'ready');
+  }
+
+  readyWorkers(group?: string): WorkerRecord[] {
+    return this.workers(group).filter((w) => w.phase === 'ready');
+  }
+
+  pids(group?: string): number[] {
+    return this.live(group)
+      .map((w) => w.pid!)
+      .sort((a, b) => a - b);
+  }
+
+  proc(workerId: number): FakeProcess {
+    const p = this.procs.get(workerId);
+    if (!p) throw new Error(`no process for worker ${workerId}`);
+    return p;
+  }
+
+  effectsOf<T extends Effect['type']>(type: T, from = 0): Extract<Effect, { type: T }>[] {
+    return this.effects.slice(from).filter((e): e is Extract<Effect, { type: T }> => e.type === type);
+  }
+
+  accepted(requestId: number): Extract<Effect, { type: 'reply.accepted' }> | undefined {
+    return this.replies.find((r): r is Extract<Effect, { type: 'reply.accepted' }> => r.type === 'reply.accepted' && r.requestId === requestId);
+  }
+
+  replyTo(requestId: number): Effect | undefined {
+    return this.replies.find((r) => 'requestId' in r && r.requestId === requestId);
+  }
+
+  /** Keys of the timers armed now (harness view). */
+  armed(): string[] {
+    return [...this.timers.keys()].sort();
+  }
+}
+
+/** A world whose groups all start and become ready. */
+export function runningWorld(groups: GroupConfig[], opts: WorldOptions = {}): World {
+  const w = new World(makeConfig(groups), opts);
+  w.readyUntilSettled();
+  if (w.state.daemon !== 'running') throw new Error(`expected running, got ${w.state.daemon}`);
+  return w;
+}

@@ -1,0 +1,515 @@
+/**
+ * Property tests: random sequences of worker behavior, clock jumps, reload and
+ * restart requests and config answers, with the contract's invariants checked
+ * after EVERY machine step.
+ */
+import { describe, it, afterAll } from 'vitest';
+import fc from 'fast-check';
+import type { GroupConfig, RollingPolicy } from '../../src/config/types.js';
+import { groupWorkers, isLive, readyCount } from '../../src/supervisor/policy.js';
+import type { MachineEvent, MachineState, StepResult } from '../../src/supervisor/types.js';
+import { buildStatus } from '../../src/supervisor/status.js';
+import { World, groupConfig, makeConfig, type Behavior } from './harness.js';
+
+type Fault = 'none' | 'spawnFails' | 'crashSoon' | 'readySoon';
+const faultsArb = fc.array(fc.constantFrom<Fault>('none', 'none', 'none', 'none', 'spawnFails', 'crashSoon', 'readySoon', 'readySoon'), {
+  maxLength: 30,
+});
+
+const NAMES = ['a', 'b', 'c'] as const;
+/** SUPERVISOR_PROP_SCALE=10 runs ten times as many cases (bug hunting). */
+const SCALE = Number(process.env.SUPERVISOR_PROP_SCALE ?? 1);
+const STATS = process.env.SUPERVISOR_PROP_STATS === '1';
+/** Replay a failure: SUPERVISOR_PROP_SEED=<seed> SUPERVISOR_PROP_PATH=<path> (from fast-check's report). */
+const replay = (): { seed?: number; path?: string; endOnFailure?: boolean } =>
+  process.env.SUPERVISOR_PROP_SEED ? { seed: Number(process.env.SUPERVISOR_PROP_SEED), path: process.env.SUPERVISOR_PROP_PATH, endOnFailure: true } : {};
+const stats: Record<string, number> = {};
+const count = (k: string): void => {
+  if (STATS) stats[k] = (stats[k] ?? 0) + 1;
+};
+
+// ------------------------------------------------------------------ generators
+
+const rollingArb = (count: number): fc.Arbitrary<RollingPolicy> =>
+  fc
+    .record({ surge: fc.integer({ min: 0, max: 2 }), unavailable: fc.integer({ min: 0, max: Math.min(2, count) }) })
+    .filter((r) => r.surge + r.unavailable > 0);
+
+const groupArb = (name: string, opts: { unavailable0?: boolean } = {}): fc.Arbitrary<GroupConfig> =>
+  fc.integer({ min: 1, max: 3 }).chain((count) =>
+    fc
+      .record({
+        rolling: opts.unavailable0 ? fc.record({ surge: fc.integer({ min: 1, max: 2 }), unavailable: fc.constant(0) }) : rollingArb(count),
+        readyTimeoutMs: fc.constantFrom(1000, 5000),
+        stopTimeoutMs: fc.constantFrom(500, 3000),
+        reloadable: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+        delayReady: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+      })
+      .map((r) =>
+        groupConfig({
+          name,
+          count,
+          rolling: r.rolling,
+          readyTimeoutMs: r.readyTimeoutMs,
+          stopTimeoutMs: r.stopTimeoutMs,
+          reloadable: r.reloadable,
+          ready: r.delayReady ? { kind: 'delay', ms: 200 } : { kind: 'ipc' },
+          restartDelayMs: 100,
+          maxRestartDelayMs: 1000,
+        }),
+      ),
+  );
+
+const initialArb = (opts: { unavailable0?: boolean } = {}) =>
+  fc.integer({ min: 1, max: 3 }).chain((n) => fc.tuple(...NAMES.slice(0, n).map((name) => groupArb(name, opts))));
+
+type ConfigChange =
+  | { kind: 'fail' }
+  | { kind: 'same' }
+  | { kind: 'count'; pick: number; count: number }
+  | { kind: 'rolling'; pick: number; surge: number; unavailable: number }
+  | { kind: 'reloadable'; pick: number }
+  | { kind: 'env'; pick: number }
+  | { kind: 'add'; name: string }
+  | { kind: 'remove'; pick: number };
+
+const changeArb = (opts: { unavailable0?: boolean }): fc.Arbitrary<ConfigChange> =>
+  fc.oneof(
+    { weight: 2, arbitrary: fc.constant({ kind: 'fail' as const }) },
+    { weight: 3, arbitrary: fc.constant({ kind: 'same' as const }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('count' as const), pick: fc.nat(), count: fc.integer({ min: 1, max: 5 }) }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('rolling' as const),
+        pick: fc.nat(),
+        surge: fc.integer({ min: 0, max: 2 }),
+        unavailable: opts.unavailable0 ? fc.constant(0) : fc.integer({ min: 0, max: 3 }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('reloadable' as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('env' as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('add' as const), name: fc.constantFrom(...NAMES) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }) },
+  );
+
+type Action =
+  | { t: 'ready'; pick: number }
+  | { t: 'crash'; pick: number; code: number }
+  | { t: 'advance'; ms: number }
+  | { t: 'reload'; groups: string[] | null }
+  | { t: 'restart'; name: string }
+  | { t: 'answer'; change: ConfigChange }
+  | { t: 'ignoreStop'; pick: number }
+  | { t: 'stop'; force: boolean };
+
+const actionArb = (opts: { crashes: boolean; unavailable0?: boolean }): fc.Arbitrary<Action> => {
+  const arbs: fc.WeightedArbitrary<Action>[] = [
+    { weight: 6, arbitrary: fc.record({ t: fc.constant('ready' as const), pick: fc.nat() }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        t: fc.constant('advance' as const),
+        ms: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 300, max: 6000 }), fc.constant(60_000)),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        t: fc.constant('reload' as const),
+        groups: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.subarray([...NAMES], { minLength: 1 }) }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('restart' as const), name: fc.constantFrom(...NAMES) }) },
+    { weight: 3, arbitrary: fc.record({ t: fc.constant('answer' as const), change: changeArb(opts) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('ignoreStop' as const), pick: fc.nat() }) },
+  ];
+  if (opts.crashes) {
+    arbs.push({ weight: 2, arbitrary: fc.record({ t: fc.constant('crash' as const), pick: fc.nat(), code: fc.constantFrom(1, 2, 137) }) });
+  }
+  // A stop in the middle of the sequence stays rare: weight 1 against the others x5.
+  const stop: fc.WeightedArbitrary<Action> = { weight: 1, arbitrary: fc.record({ t: fc.constant('stop' as const), force: fc.boolean() }) };
+  return fc.oneof(...arbs.map((a) => ({ ...a, weight: a.weight * 5 })), stop);
+};
+
+// ------------------------------------------------------------------ the world under test
+
+class Checked {
+  readonly w: World;
+  disk: GroupConfig[];
+  release = 1;
+  readonly pendingLoads: number[] = [];
+  readonly acceptedIds = new Set<number>();
+  readonly failures: string[] = [];
+  readonly log: string[] = [];
+
+  constructor(
+    groups: GroupConfig[],
+    drains: number[],
+    private readonly strictReady: boolean,
+    faults: Fault[] = [],
+  ) {
+    this.disk = structuredClone(groups);
+    this.w = new World(makeConfig(groups), { start: false });
+    let spawns = 0;
+    this.w.behave = () => {
+      const i = spawns++;
+      const b: Partial<Behavior> = { drainMs: drains[i % drains.length]! };
+      // Faults hit only the first spawns, so that quiescing can converge.
+      const f = faults[i];
+      if (f === 'spawnFails') b.spawnFails = 'spawn ENOENT';
+      if (f === 'crashSoon') b.crashAfterMs = 50;
+      if (f === 'readySoon') b.readyAfterMs = 30;
+      return b;
+    };
+    this.w.loader = (id) => {
+      this.pendingLoads.push(id);
+      return 'manual';
+    };
+    this.w.onStep = (prev, event, result) => this.check(prev, event, result);
+    this.w.send({ type: 'start' });
+  }
+
+  fail(msg: string): void {
+    this.failures.push(msg);
+  }
+
+  // ---------------------------------------------------------------- per-step invariants
+
+  private check(prev: MachineState, event: MachineEvent, res: StepResult): void {
+    const s = res.state;
+    const fx = res.effects;
+    const where = `after ${JSON.stringify(event).slice(0, 160)}`;
+
+    for (const e of fx) {
+      if (e.type === 'reply.accepted') this.acceptedIds.add(e.reloadId);
+    }
+
+    const crash = event.type === 'worker.exited' && prev.workers.find((x) => x.id === event.workerId)?.phase !== 'stopping';
+
+    // At most one group rolls, only while a reload runs.
+    const rolling = s.groups.filter((g) => g.rollTarget !== null);
+    if (rolling.length > 1) this.fail(`two groups roll at once ${where}`);
+    if (rolling.length > 0 && s.reload === null) this.fail(`a group rolls without a reload ${where}`);
+    if (s.reload !== null && s.daemon !== 'reloading') this.fail(`reload ${s.reload.id} runs while daemon is ${s.daemon} ${where}`);
+    if (s.queued !== null && s.reload === null && s.daemon !== 'starting') this.fail(`queued reload with none running ${where}`);
+
+    for (const g of s.groups) {
+      if (g.rollTarget === null) continue;
+      const { count, rolling: pol } = g.config;
+      const liveNow = groupWorkers(s.workers, g.name).filter(isLive);
+      const liveBefore = groupWorkers(prev.workers, g.name).filter(isLive);
+      // (a) starting + ready within count + surge while the group rolls. A lowered count can
+      // leave more old workers than that when the roll begins: then the roll only shrinks it.
+      if (liveNow.length > count + pol.surge) {
+        const spawned = fx.some((e) => e.type === 'spawn' && e.group === g.name);
+        if (spawned || liveNow.length > liveBefore.length) {
+          this.fail(`(a) group ${g.name}: ${liveNow.length} live > count ${count} + surge ${pol.surge} ${where}`);
+        }
+      }
+      // (b') unavailable 0, no crash in this step: ready never drops below count during the roll.
+      if (pol.unavailable === 0 && !crash) {
+        const rb = readyCount(liveBefore);
+        const rn = readyCount(liveNow);
+        if (rn < Math.min(rb, count)) this.fail(`(b') group ${g.name}: ready ${rb} -> ${rn} < count ${count} ${where}`);
+      }
+    }
+
+    // (b) smoothd never stops a ready worker of a rolling group below count - unavailable.
+    for (const e of fx) {
+      if (e.type !== 'signal' || e.signal === 'SIGKILL') continue;
+      const before = prev.workers.find((x) => x.id === e.workerId);
+      const after = s.workers.find((x) => x.id === e.workerId);
+      if (!before && !after && !fx.some((f) => f.type === 'spawn' && f.workerId === e.workerId)) {
+        this.fail(`(e) signal ${e.signal} to unknown worker ${e.workerId} ${where}`);
+      }
+      if (!before || before.phase !== 'ready' || !after) continue;
+      if (after.stopReason !== 'replaced' && after.stopReason !== 'count lowered') continue;
+      const g = s.groups.find((x) => x.name === after.group)!;
+      const floor = g.config.count - g.config.rolling.unavailable;
+      const ready = readyCount(groupWorkers(s.workers, g.name));
+      if (ready < floor) this.fail(`(b) retired ready worker ${e.workerId} of ${g.name}: ready ${ready} < ${floor} ${where}`);
+    }
+    if (this.strictReady) {
+      for (const g of s.groups) {
+        if (g.rollTarget === null || g.config.rolling.unavailable !== 0) continue;
+        const rb = readyCount(groupWorkers(prev.workers, g.name));
+        const rn = readyCount(groupWorkers(s.workers, g.name));
+        if (rn < Math.min(rb, g.config.count)) this.fail(`(b'') ${g.name} ready dropped ${rb} -> ${rn} ${where}`);
+      }
+    }
+
+    for (const e of fx) {
+      if (e.type === 'exit' && s.workers.length > 0) this.fail(`exit with ${s.workers.length} workers left ${where}`);
+      if (e.type === 'reload.finished') {
+        const r = e.report;
+        if (r.state === 'succeeded') {
+          if (r.readyAt === null || r.finishedAt === null) this.fail(`(c) succeeded reload ${r.id} without readyAt/finishedAt`);
+          for (const gr of r.groups) {
+            if (gr.state !== 'rolled') continue;
+            const old = groupWorkers(s.workers, gr.name).filter((x) => isLive(x) && x.generation !== gr.generation);
+            if (old.length > 0) this.fail(`(c) reload ${r.id} succeeded with old workers ${old.map((x) => x.id)} live in ${gr.name} ${where}`);
+          }
+          if (s.workers.some((x) => x.retiredBy === r.id)) this.fail(`(c) reload ${r.id} succeeded before its old workers exited`);
+        }
+        if (r.state === 'failed' && !r.error) this.fail(`(c) failed reload ${r.id} without a reason`);
+        if (r.state === 'failed' && r.failure) {
+          const gen = r.groups.find((x) => x.name === r.failure!.group)?.generation;
+          const left = s.workers.filter((x) => x.group === r.failure!.group && x.generation === gen && x.phase === 'starting');
+          if (left.length > 0) this.fail(`(c) failed reload ${r.id} left new workers starting: ${left.map((x) => x.id)}`);
+        }
+        if (r.state === 'failed' && r.failure && !r.failure.reason) this.fail(`(c) failure without a reason`);
+      }
+    }
+  }
+
+  /** Checks between actions: the harness's timers mirror the machine's; the status document builds. */
+  checkQuiet(): void {
+    const st = buildStatus(this.w.state, { pid: 1, version: 't', now: this.w.now, rss: () => null, bound: () => null });
+    if (st.version !== 1 || !st.reload) this.fail('status document without version or reload');
+    for (const g of st.groups) {
+      for (const x of g.workers) {
+        if (!['starting', 'ready', 'stopping', 'backoff'].includes(x.state)) this.fail(`status: worker state ${x.state}`);
+      }
+      // A backoff pseudo-worker only stands for an empty slot.
+      for (const b of g.workers.filter((x) => x.state === 'backoff')) {
+        if (g.workers.some((x) => x.slot === b.slot && (x.state === 'starting' || x.state === 'ready'))) {
+          this.fail(`status: slot ${g.name}/${b.slot} in backoff while a worker serves it`);
+        }
+      }
+    }
+    JSON.stringify(st);
+    const mine = this.w.armed();
+    const theirs = Object.keys(this.w.state.timers).sort();
+    if (JSON.stringify(mine) !== JSON.stringify(theirs)) this.fail(`(e) timers differ: harness ${mine} machine ${theirs}`);
+    for (const v of this.w.violations.splice(0)) this.fail(`(e) ${v}`);
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  apply(a: Action): void {
+    const w = this.w;
+    this.log.push(JSON.stringify(a));
+    switch (a.t) {
+      case 'ready': {
+        const starting = w.state.workers.filter((x) => x.phase === 'starting' && w.procs.get(x.id)?.alive);
+        const x = starting[a.pick % Math.max(1, starting.length)];
+        if (x) w.ready(x.id);
+        break;
+      }
+      case 'crash': {
+        const alive = [...w.procs.values()].filter((p) => p.alive);
+        const p = alive[a.pick % Math.max(1, alive.length)];
+        if (p) w.exit(p.workerId, a.code === 137 ? null : a.code, a.code === 137 ? 'SIGKILL' : null, [`crash ${a.code}`]);
+        break;
+      }
+      case 'advance':
+        w.advance(a.ms);
+        break;
+      case 'reload':
+        w.reload(a.groups);
+        break;
+      case 'restart':
+        w.restart(a.name);
+        break;
+      case 'stop':
+        w.stop(a.force);
+        break;
+      case 'ignoreStop': {
+        const alive = [...w.procs.values()].filter((p) => p.alive);
+        const p = alive[a.pick % Math.max(1, alive.length)];
+        if (p) p.behavior.ignoreStop = true;
+        break;
+      }
+      case 'answer': {
+        const id = this.pendingLoads.shift();
+        if (id === undefined) break;
+        if (a.change.kind === 'fail') {
+          w.answerLoad(id, { fail: 'bad config', issues: [{ path: 'groups', message: 'nope' }] });
+          break;
+        }
+        this.changeDisk(a.change);
+        w.answerLoad(id, makeConfig(this.disk, ++this.release));
+        break;
+      }
+    }
+    this.checkQuiet();
+  }
+
+  private changeDisk(c: ConfigChange): void {
+    const d = this.disk;
+    const pick = (n: number) => d[n % d.length]!;
+    switch (c.kind) {
+      case 'count': {
+        const g = pick(c.pick);
+        g.count = c.count;
+        g.rolling.unavailable = Math.min(g.rolling.unavailable, g.count);
+        if (g.rolling.surge + g.rolling.unavailable === 0) g.rolling.surge = 1;
+        break;
+      }
+      case 'rolling': {
+        const g = pick(c.pick);
+        g.rolling = { surge: c.surge, unavailable: Math.min(c.unavailable, g.count) };
+        if (g.rolling.surge + g.rolling.unavailable === 0) g.rolling.surge = 1;
+        break;
+      }
+      case 'reloadable':
+        pick(c.pick).reloadable = !pick(c.pick).reloadable;
+        break;
+      case 'env':
+        pick(c.pick).env = { REV: String(this.release) };
+        break;
+      case 'add':
+        if (!d.some((g) => g.name === c.name)) d.push(groupConfig({ name: c.name, restartDelayMs: 100, maxRestartDelayMs: 1000, readyTimeoutMs: 2000, stopTimeoutMs: 500 }));
+        break;
+      case 'remove':
+        if (d.length > 1) d.splice(c.pick % d.length, 1);
+        break;
+      case 'same':
+      case 'fail':
+        break;
+    }
+  }
+
+  // ---------------------------------------------------------------- endings
+
+  /** Answer every config load, make every worker ready, let time pass: every reload must end. */
+  quiesce(): void {
+    const w = this.w;
+    w.autoReady = true;
+    for (let round = 0; round < 200; round++) {
+      while (this.pendingLoads.length > 0) {
+        w.answerLoad(this.pendingLoads.shift()!, makeConfig(this.disk, ++this.release));
+        this.checkQuiet();
+      }
+      w.readyAll();
+      this.checkQuiet();
+      const busy =
+        w.state.reload !== null ||
+        w.state.queued !== null ||
+        w.state.workers.some((x) => x.phase !== 'ready') ||
+        w.state.groups.some((g) => g.slots.some((s) => s.backoffUntil !== null));
+      if (!busy && w.state.daemon !== 'starting') break;
+      w.advance(1000);
+      this.checkQuiet();
+    }
+    const s = w.state;
+    if (s.daemon === 'stopping') return; // the start failed: exit 71 is checked by stop()
+    if (s.reload !== null || s.queued !== null) this.fail(`(c) reload still running after quiescing: ${JSON.stringify(s.reload ?? s.queued)}`);
+    for (const id of this.acceptedIds) if (!w.finished.has(id)) this.fail(`(c) accepted reload ${id} never finished`);
+    // Steady state: every slot of every group has a ready worker.
+    for (const g of s.groups) {
+      for (let i = 0; i < g.config.count; i++) {
+        if (!s.workers.some((x) => x.group === g.name && x.slot === i && x.phase === 'ready')) {
+          this.fail(`steady state: ${g.name} slot ${i} has no ready worker`);
+        }
+      }
+    }
+    if (s.daemon !== 'running') this.fail(`daemon ${s.daemon} after quiescing`);
+  }
+
+  stop(force: boolean): void {
+    const w = this.w;
+    w.autoReady = false;
+    w.stop(false);
+    this.checkQuiet();
+    if (force) {
+      w.stop(true);
+      this.checkQuiet();
+    }
+    for (let i = 0; i < 100 && w.exitCode === null; i++) {
+      w.advance(1000);
+      this.checkQuiet();
+    }
+    // (d) exit, no worker, no timer.
+    if (w.exitCode === null) this.fail(`(d) no exit after stop; workers ${JSON.stringify(w.state.workers.map((x) => [x.id, x.phase]))}`);
+    else if (w.exitCode !== 0 && !(w.exitCode === 71 && w.state.startFailure)) this.fail(`(d) exit code ${w.exitCode}`);
+    if (w.state.workers.length > 0) this.fail('(d) workers left after exit');
+    if (w.armed().length > 0 || Object.keys(w.state.timers).length > 0) this.fail(`(d) timers left: ${w.armed()}`);
+    if ([...w.procs.values()].some((p) => p.alive)) this.fail('(d) a process outlived smoothd');
+    for (const id of this.acceptedIds) if (!w.finished.has(id)) this.fail(`(c) accepted reload ${id} never got a report`);
+  }
+}
+
+function run(
+  groups: GroupConfig[],
+  drains: number[],
+  actions: Action[],
+  quiesce: boolean,
+  force: boolean,
+  strictReady = false,
+  faults: Fault[] = [],
+): void {
+  const c = new Checked(groups, drains, strictReady, faults);
+  try {
+    // Get past the start most of the time: a start failure ends the run early (exit 71).
+    for (const a of actions) {
+      c.apply(a);
+      if (c.failures.length > 0) break;
+    }
+    if (c.failures.length === 0 && quiesce) c.quiesce();
+    if (c.failures.length === 0) c.stop(force);
+  } catch (err) {
+    c.fail(`threw: ${(err as Error).stack}`);
+  }
+  for (const r of c.w.finished.values()) count(`reload ${r.state}`);
+  count(`exit ${c.w.exitCode}`);
+  count(`max workers ${Math.min(10, c.w.effectsOf('spawn').length)}`);
+  if (c.failures.length > 0) {
+    throw new Error(`${c.failures.slice(0, 5).join('\n')}\nactions:\n${c.log.join('\n')}`);
+  }
+}
+
+/** Start and make the first workers ready before the random part, so most runs reach `running`. */
+const bootActions: Action[] = [...Array(12)].map(() => ({ t: 'ready' as const, pick: 0 }));
+
+describe('supervisor properties', () => {
+  if (STATS) afterAll(() => console.log(stats));
+  it('holds its invariants over random event sequences', () => {
+    fc.assert(
+      fc.property(
+        initialArb(),
+        fc.array(fc.constantFrom(0, 0, 0, 50, 400, 2000), { minLength: 1, maxLength: 6 }),
+        fc.array(actionArb({ crashes: true }), { minLength: 1, maxLength: 60 }),
+        fc.boolean(),
+        fc.boolean(),
+        faultsArb,
+        (groups, drains, actions, quiesce, force, faults) => {
+          // Faults start after the boot spawns (a few indexes in, so the start mostly succeeds).
+          run(groups, drains, [...bootActions, ...actions], quiesce, force, false, [...Array(9).fill('none'), ...faults]);
+        },
+      ),
+      { numRuns: 200 * SCALE, ...replay() },
+    );
+  }, 60_000 * SCALE);
+
+  it('holds them when the start itself is disturbed', () => {
+    fc.assert(
+      fc.property(
+        initialArb(),
+        fc.array(fc.constantFrom(0, 50, 400), { minLength: 1, maxLength: 4 }),
+        fc.array(actionArb({ crashes: true }), { minLength: 1, maxLength: 40 }),
+        fc.boolean(),
+        faultsArb,
+        (groups, drains, actions, force, faults) => {
+          run(groups, drains, actions, true, force, false, faults);
+        },
+      ),
+      { numRuns: 100 * SCALE, ...replay() },
+    );
+  }, 60_000 * SCALE);
+
+  it('without crashes and with unavailable 0, ready never drops below count during a reload', () => {
+    fc.assert(
+      fc.property(
+        initialArb({ unavailable0: true }),
+        fc.array(fc.constantFrom(0, 50, 400), { minLength: 1, maxLength: 4 }),
+        fc.array(actionArb({ crashes: false, unavailable0: true }), { minLength: 1, maxLength: 60 }),
+        (groups, drains, actions) => {
+          run(groups, drains, [...bootActions, ...actions], true, false, true);
+        },
+      ),
+      { numRuns: 150 * SCALE, ...replay() },
+    );
+  }, 60_000 * SCALE);
+});

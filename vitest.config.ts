@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Integration tests start real daemons and load generators; on a 2-core
+    // machine running them all at once skews timings, so files run one by one.
+    fileParallelism: false,
+  },
+});
