@@ -159,6 +159,14 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function run(config: Config, socketPath: string, log: Logger): Promise<number> {
+  // Another smoothd on this control socket: refuse before touching any port it may hold.
+  const { probeControlSocket } = await import('../control/client.js');
+  if ((await probeControlSocket(socketPath)) === 'answering') {
+    const msg = `another smoothd is already running on ${socketPath}; stop it first (smoothctl --socket ${socketPath} stop) or give this one another --socket`;
+    log.fatal(msg);
+    process.stderr.write(`smoothd: ${msg}\n`);
+    return EXIT_START_FAILED;
+  }
   const sockets = new SocketTable(inheritedSystemdSockets(process.env, process.pid));
   let specs;
   try {

@@ -140,9 +140,17 @@ export class SocketTable {
       case 'tcp': {
         const h = createServerHandle()(a.host, a.port, a.family);
         if (typeof h === 'number') throw new ListenError(entry.text, explainBindError(entry, errnoName(h)));
+        // libuv defers a bind() error such as EADDRINUSE to listen(), which only
+        // the worker calls: the handle comes back unbound and getsockname()
+        // reports the deferred error. Catch it here, or the worker's listen
+        // would be the first to fail.
         const out: Record<string, unknown> = {};
-        h.getsockname?.(out);
-        const port = typeof out.port === 'number' ? out.port : a.port;
+        const rc = h.getsockname?.(out) ?? 0;
+        if (rc !== 0 || typeof out.port !== 'number' || (a.port !== 0 && out.port !== a.port)) {
+          h.close();
+          throw new ListenError(entry.text, explainBindError(entry, rc !== 0 ? errnoName(rc) : 'EADDRINUSE'));
+        }
+        const port = out.port;
         const bound = a.family === 6 ? `[${a.host}]:${port}` : `${a.host}:${port}`;
         return { key: a.key, address: a, fd: h.fd, bound, handle: h, unixPath: null };
       }

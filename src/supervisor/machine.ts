@@ -323,6 +323,8 @@ class Stepper {
     const exit: ExitInfo = { code, signal, at: new Date(this.now).toISOString(), reason };
     const slot = g?.slots[w.slot];
     if (slot) slot.lastExit = exit;
+    // The last worker of an old generation is gone: forget its spec (its listen sockets can close).
+    if (g && g.rollTarget === null) this.pruneSpecs(g);
 
     if (planned) {
       this.log('info', 'worker exited', { group: w.group, workerId: id, pid: w.pid, code, signal, reason });

@@ -81,6 +81,8 @@ export interface StartOptions {
   dir?: string;
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Run smoothd through this command prefix (e.g. setpriv to drop privileges). */
+  wrap?: string[];
 }
 
 export async function startDaemon(configYaml: string, opts: StartOptions = {}): Promise<Daemon> {
@@ -88,7 +90,9 @@ export async function startDaemon(configYaml: string, opts: StartOptions = {}): 
   const configPath = path.join(dir, 'smoothd.yaml');
   fs.writeFileSync(configPath, configYaml);
   const socket = path.join(dir, 'ctl.sock');
-  const proc = spawn(process.execPath, [SMOOTHD, '--config', configPath, '--socket', socket, '--log-format', 'json', '--log-level', 'debug', ...(opts.args ?? [])], {
+  const argv = [process.execPath, SMOOTHD, '--config', configPath, '--socket', socket, '--log-format', 'json', '--log-level', 'debug', ...(opts.args ?? [])];
+  const full = [...(opts.wrap ?? []), ...argv];
+  const proc = spawn(full[0]!, full.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });

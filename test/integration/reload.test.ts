@@ -4,24 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { APP, release } from './releases.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, alive, freePort, get, killAll, smoothctl, startDaemon, startLoad, tempDir, track, waitFor, type Daemon } from './harness.js';
-
-const APP = path.join(FIXTURES, 'http-app.mjs');
-
-/** A release folder holding release.txt (and crash.txt for a broken one); `current` points at it. */
-function release(dir: string, name: string, extra: Record<string, string> = {}): string {
-  const folder = path.join(dir, 'releases', name);
-  fs.mkdirSync(folder, { recursive: true });
-  fs.writeFileSync(path.join(folder, 'release.txt'), name);
-  for (const [file, text] of Object.entries(extra)) fs.writeFileSync(path.join(folder, file), text);
-  const current = path.join(dir, 'current');
-  const tmp = `${current}.tmp`;
-  fs.rmSync(tmp, { force: true });
-  fs.symlinkSync(folder, tmp);
-  fs.renameSync(tmp, current);
-  return folder;
-}
+import { alive, freePort, get, killAll, smoothctl, startDaemon, startLoad, tempDir, track, waitFor, type Daemon } from './harness.js';
 
 function webConfig(dir: string, port: number, more = ''): string {
   return `

@@ -140,6 +140,8 @@ class Checked {
   release = 1;
   readonly pendingLoads: number[] = [];
   readonly acceptedIds = new Set<number>();
+  /** Worker id -> the reload that retired it. */
+  readonly retired = new Map<number, number>();
   readonly failures: string[] = [];
   readonly log: string[] = [];
 
@@ -183,6 +185,7 @@ class Checked {
 
     for (const e of fx) {
       if (e.type === 'reply.accepted') this.acceptedIds.add(e.reloadId);
+      if (e.type === 'reload.progress' && e.event.step === 'worker.stopping') this.retired.set(e.event.workerId!, e.reloadId);
     }
 
     const crash = event.type === 'worker.exited' && prev.workers.find((x) => x.id === event.workerId)?.phase !== 'stopping';
@@ -250,7 +253,9 @@ class Checked {
             const old = groupWorkers(s.workers, gr.name).filter((x) => isLive(x) && x.generation !== gr.generation);
             if (old.length > 0) this.fail(`(c) reload ${r.id} succeeded with old workers ${old.map((x) => x.id)} live in ${gr.name} ${where}`);
           }
-          if (s.workers.some((x) => x.retiredBy === r.id)) this.fail(`(c) reload ${r.id} succeeded before its old workers exited`);
+          const draining = s.workers.filter((x) => this.retired.get(x.id) === r.id);
+          if (draining.length > 0) this.fail(`(c) reload ${r.id} succeeded before its old workers ${draining.map((x) => x.id)} exited`);
+          if (r.readyAt! > r.finishedAt! || r.startedAt! > r.readyAt!) this.fail(`(c) reload ${r.id}: startedAt <= readyAt <= finishedAt broken`);
         }
         if (r.state === 'failed' && !r.error) this.fail(`(c) failed reload ${r.id} without a reason`);
         if (r.state === 'failed' && r.failure) {

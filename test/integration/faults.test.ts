@@ -1,0 +1,438 @@
+/**
+ * The fault matrix: deploys that go wrong, workers that misbehave, daemons
+ * that die — with real processes and, where it matters, continuous load that
+ * must see zero failed requests.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { alive, freePort, get, killAll, smoothctl, startDaemon, startLoad, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { config, group, release } from './releases.js';
+
+const daemons: Daemon[] = [];
+
+async function start(yaml: string, dir: string, opts: Parameters<typeof startDaemon>[1] = {}): Promise<Daemon> {
+  const d = await startDaemon(yaml, { dir, ...opts });
+  daemons.push(d);
+  return d;
+}
+
+afterEach(async () => {
+  for (const d of daemons.splice(0)) {
+    if (!alive(d.pid)) continue;
+    d.proc.kill('SIGTERM');
+    await Promise.race([d.exit, new Promise((r) => setTimeout(r, 5000))]);
+  }
+  killAll();
+});
+
+async function settled(d: Daemon): Promise<any> {
+  return waitFor('the reload to end', async () => {
+    const s = await d.status();
+    return s.reload.state !== 'running' && s.reload.queued === null && s.daemon.state === 'running' ? s : null;
+  }, 20_000);
+}
+
+function fdCount(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+function rssBytes(pid: number): number {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+describe('new workers that fail during a reload', () => {
+  it('never ready: the reload fails at readyTimeout and the old workers serve without a failed request', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    release(dir, 'good');
+    const d = await start(config(group(dir, { listen: [`127.0.0.1:${port}`], readyTimeout: '1500ms' })), dir);
+    const before = await d.workerPids();
+    release(dir, 'stuck', { 'never-ready': '' });
+    const load = startLoad(port, { concurrency: 8 });
+    const r = await smoothctl(d.socket, ['reload', '--json']);
+    await load.stop();
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.state).toBe('failed');
+    expect(report.failure.reason).toContain('not ready within 1.5s');
+    expect(load.failed).toBe(0);
+    expect((await d.workerPids()).sort()).toEqual(before.sort());
+    expect((await get(port)).body).toMatch(/^release good /);
+  });
+
+  it('crash after ready while the roll goes on: the reload fails and the untouched old workers keep serving', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    release(dir, 'good');
+    const d = await start(config(group(dir, { listen: [`127.0.0.1:${port}`] })), dir);
+    const before = await d.workerPids();
+    // Each new worker needs 600 ms to get ready and the first one dies 100 ms after it is.
+    release(dir, 'flaky', { 'slow-ready.txt': '600', 'crash-after-ready.txt': '100' });
+    const r = await smoothctl(d.socket, ['reload', '--json']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.failure.reason).toContain('while the reload was still rolling');
+    expect(report.failure.stderrTail).toContain('crashing after ready');
+    const s = await d.status();
+    const oldLeft = s.groups[0].workers.filter((w: any) => w.generation === 1 && w.state === 'ready');
+    expect(oldLeft.length).toBeGreaterThanOrEqual(2);
+    for (const w of oldLeft) expect(before).toContain(w.pid);
+    expect((await get(port)).status).toBe(200);
+  });
+
+  it('old workers that ignore the stop signal are killed after stopTimeout and the reload still ends', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    release(dir, 'stubborn', { 'ignore-term': '' });
+    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`], stopTimeout: '1s' })), dir);
+    const before = await d.workerPids();
+    release(dir, 'v2');
+    const t0 = Date.now();
+    const r = await smoothctl(d.socket, ['reload', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.state).toBe('succeeded');
+    // Every new worker was ready long before the old ones were killed; the report waits for their exit.
+    expect(report.readyMs).toBeLessThan(report.durationMs);
+    expect(report.durationMs).toBeGreaterThanOrEqual(1000);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    for (const pid of before) expect(alive(pid)).toBe(false);
+    const s = await d.status();
+    expect(s.groups[0].workers.map((w: any) => w.lastExit?.reason)).toContain('killed after stopTimeout');
+  });
+});
+
+describe('the daemon itself', () => {
+  it('after kill -9 no worker survives and a new smoothd starts on the same socket and port', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    release(dir, 'v1');
+    const yaml = config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] }));
+    const d1 = await start(yaml, dir);
+    const pids = await d1.workerPids();
+    process.kill(d1.pid, 'SIGKILL');
+    await d1.exit;
+    await waitFor('the orphaned workers to exit', () => pids.every((p) => !alive(p)), 5000);
+    const d2 = await start(yaml, dir);
+    expect(d2.socket).toBe(d1.socket);
+    expect((await get(port)).body).toMatch(/^release v1 /);
+    expect((await d2.status()).daemon.pid).toBe(d2.pid);
+  });
+
+  it('a second smoothd on the same socket refuses to start and leaves the first alone', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    release(dir, 'v1');
+    const yaml = config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] }));
+    const d1 = await start(yaml, dir);
+    const pids = await d1.workerPids();
+    const d2 = await start(yaml, dir, { waitReady: false });
+    const e = await d2.exit;
+    expect(e.code).toBe(71);
+    expect(d2.stderr.join('')).toContain('another smoothd is already running');
+    expect((await d1.workerPids()).sort()).toEqual(pids.sort());
+    expect((await get(port)).status).toBe(200);
+    expect((await d1.status()).daemon.state).toBe('running');
+  });
+
+  it('20 SIGHUPs in half a second make at most two rolls, and the newest code is served', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    release(dir, 'v0');
+    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
+    const load = startLoad(port, { concurrency: 8 });
+    for (let i = 1; i <= 20; i++) {
+      release(dir, `v${i}`);
+      process.kill(d.pid, 'SIGHUP');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const s = await settled(d);
+    await load.stop();
+    expect(s.reload.state).toBe('succeeded');
+    expect(s.reload.id).toBeLessThanOrEqual(2);
+    expect((await get(port)).body).toMatch(/^release v20 /);
+    expect(load.failed).toBe(0);
+  });
+
+  it('stop during a reload aborts it, stops every worker and exits 0', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    release(dir, 'v1');
+    const d = await start(config(group(dir, { listen: [`127.0.0.1:${port}`] })), dir);
+    const old = await d.workerPids();
+    release(dir, 'slow', { 'slow-ready.txt': '400' });
+    const waiting = smoothctl(d.socket, ['reload', '--json']);
+    await waitFor('a new worker to start', () => d.logs.some((l) => l.msg === 'worker started' && !old.includes(l.pid as number)));
+    const started = d.logs.filter((l) => l.msg === 'worker started').map((l) => l.pid as number);
+    process.kill(d.pid, 'SIGTERM');
+    const r = await waiting;
+    const e = await d.exit;
+    expect(e.code).toBe(0);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).state).toBe('aborted');
+    for (const pid of started) expect(alive(pid)).toBe(false);
+    expect(fs.existsSync(d.socket)).toBe(false);
+  });
+});
+
+describe('reload applies the config file', () => {
+  it('an invalid config is refused with the key path and nothing changes', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    release(dir, 'v1');
+    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
+    const before = await d.workerPids();
+    d.writeConfig(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`], extra: '    rolling: { surge: 0, unavailable: 0 }\n' })));
+    const r = await smoothctl(d.socket, ['reload']);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain('groups.web.rolling');
+    expect((await d.workerPids()).sort()).toEqual(before.sort());
+    const s = await d.status();
+    expect(s.reload.state).toBe('failed');
+    expect(s.groups[0].generation).toBe(1);
+  });
+
+  it('count up and down: extra workers start, surplus workers are drained', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    release(dir, 'v1');
+    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
+    d.writeConfig(config(group(dir, { count: 4, listen: [`127.0.0.1:${port}`] })));
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    let s = await d.status();
+    expect(s.groups[0].desired).toBe(4);
+    expect(s.groups[0].workers.filter((w: any) => w.state === 'ready')).toHaveLength(4);
+    (await d.workerPids()).forEach(track);
+    const load = startLoad(port, { concurrency: 8 });
+    d.writeConfig(config(group(dir, { count: 1, listen: [`127.0.0.1:${port}`] })));
+    const r = await smoothctl(d.socket, ['reload']);
+    await load.stop();
+    expect(r.code, r.stderr).toBe(0);
+    s = await d.status();
+    expect(s.groups[0].workers).toHaveLength(1);
+    expect(s.groups[0].workers[0].slot).toBe(0);
+    expect(load.failed).toBe(0);
+  });
+
+  it('listen changes: a new address is bound before the roll, a removed one is closed after its last worker left', async () => {
+    const dir = tempDir();
+    const [p1, p2] = [await freePort(), await freePort()];
+    release(dir, 'v1');
+    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${p1}`] })), dir);
+    d.writeConfig(config(group(dir, { count: 2, listen: [`127.0.0.1:${p1}`, `127.0.0.1:${p2}`] })));
+    const load = startLoad(p1, { concurrency: 8 });
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    expect((await get(p2)).status).toBe(200);
+    await load.stop();
+    expect(load.failed).toBe(0);
+    // Clients move to the new address; the old one goes away once its last worker has drained.
+    const load2 = startLoad(p2, { concurrency: 8 });
+    d.writeConfig(config(group(dir, { count: 2, listen: [`127.0.0.1:${p2}`] })));
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    await load2.stop();
+    expect(load2.failed).toBe(0);
+    await waitFor(`port ${p1} to be closed`, () => get(p1).then(() => false, (e) => e.code === 'ECONNREFUSED'));
+    expect((await get(p2)).status).toBe(200);
+    const s = await d.status();
+    expect(s.groups[0].listen.map((l: any) => l.bound)).toEqual([`127.0.0.1:${p2}`]);
+  });
+
+  it('a group added is started, a group removed is drained and stopped', async () => {
+    const dir = tempDir();
+    const [p1, p2] = [await freePort(), await freePort()];
+    release(dir, 'v1');
+    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${p1}`] })), dir);
+    const webPids = await d.workerPids('web');
+    d.writeConfig(config(group(dir, { count: 2, listen: [`127.0.0.1:${p1}`] }), group(dir, { name: 'api', count: 1, listen: [`127.0.0.1:${p2}`] })));
+    let r = await smoothctl(d.socket, ['reload', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).groups.map((g: any) => [g.name, g.state])).toEqual([
+      ['web', 'rolled'],
+      ['api', 'rolled'],
+    ]);
+    expect((await get(p2)).status).toBe(200);
+    const apiPids = await d.workerPids('api');
+    apiPids.forEach(track);
+    d.writeConfig(config(group(dir, { name: 'api', count: 1, listen: [`127.0.0.1:${p2}`] })));
+    r = await smoothctl(d.socket, ['reload']);
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor('the web group to be gone', async () => (await d.status()).groups.length === 1);
+    for (const pid of webPids) await waitFor(`web worker ${pid} to exit`, () => !alive(pid));
+    const s = await d.status();
+    expect(s.groups.map((g: any) => g.name)).toEqual(['api']);
+    await waitFor(`port ${p1} to be closed`, () => get(p1).then(() => false, (e) => e.code === 'ECONNREFUSED'));
+  });
+
+  it('a command that does not exist or a cwd that is gone is refused at reload; the old workers keep serving', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    release(dir, 'v1');
+    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
+    const before = await d.workerPids();
+    d.writeConfig(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] }).replace('command: [node,', 'command: [no-such-program-xyz,')));
+    let r = await smoothctl(d.socket, ['reload']);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain('no-such-program-xyz');
+    d.writeConfig(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] }).replace(path.join(dir, 'current'), path.join(dir, 'missing'))));
+    r = await smoothctl(d.socket, ['reload']);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain('groups.web.cwd');
+    expect((await d.workerPids()).sort()).toEqual(before.sort());
+    expect((await get(port)).status).toBe(200);
+  });
+
+  it('a port already in use or an address overlapping a held one is refused at reload', async () => {
+    const dir = tempDir();
+    const [p1, busy] = [await freePort(), await freePort()];
+    const blocker = (await import('node:net')).createServer().listen(busy, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    try {
+      release(dir, 'v1');
+      const d = await start(config(group(dir, { count: 1, listen: [`127.0.0.1:${p1}`] })), dir);
+      d.writeConfig(config(group(dir, { count: 1, listen: [`127.0.0.1:${p1}`, `127.0.0.1:${busy}`] })));
+      let r = await smoothctl(d.socket, ['reload']);
+      expect(r.code).toBe(1);
+      expect(r.stdout + r.stderr).toContain('already in use');
+      d.writeConfig(config(group(dir, { count: 1, listen: [`0.0.0.0:${p1}`] })));
+      r = await smoothctl(d.socket, ['reload']);
+      expect(r.code).toBe(1);
+      expect(r.stdout + r.stderr).toContain('needs a restart');
+      expect((await get(p1)).status).toBe(200);
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
+describe('errors at start', () => {
+  it('a port already in use exits 71 and says so', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const blocker = (await import('node:net')).createServer().listen(port, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    try {
+      release(dir, 'v1');
+      const d = await start(config(group(dir, { count: 1, listen: [`127.0.0.1:${port}`] })), dir, { waitReady: false });
+      expect((await d.exit).code).toBe(71);
+      expect(d.stderr.join('')).toContain('address already in use');
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('a missing command and a missing cwd exit 78 naming each key', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const yaml = config(
+      group(dir, { name: 'a', count: 1, listen: ['127.0.0.1:7001'] }).replace('command: [node,', 'command: [no-such-program-xyz,'),
+      group(dir, { name: 'b', count: 1, listen: ['127.0.0.1:7003'] }).replace(path.join(dir, 'current'), path.join(dir, 'nowhere')),
+    );
+    const d = await start(yaml, dir, { waitReady: false });
+    expect((await d.exit).code).toBe(78);
+    const err = d.stderr.join('');
+    expect(err).toContain('groups.a.command');
+    expect(err).toContain('no-such-program-xyz');
+    expect(err).toContain('groups.b.cwd');
+  });
+
+  it('overlapping addresses exit 78 naming both entries', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const yaml = config(group(dir, { name: 'a', count: 1, listen: ['127.0.0.1:7001'] }), group(dir, { name: 'b', count: 1, listen: ['0.0.0.0:7001'] }));
+    const d = await start(yaml, dir, { waitReady: false });
+    expect((await d.exit).code).toBe(78);
+    expect(d.stderr.join('')).toMatch(/groups\.b\.listen\[0\].*overlaps.*groups\.a\.listen\[0\]/);
+  });
+
+  it('a missing config file exits 78 and says how to fix it', async () => {
+    const dir = tempDir();
+    const d = await start('', dir, { waitReady: false, args: ['--config', path.join(dir, 'nope.yaml')] });
+    expect((await d.exit).code).toBe(78);
+    expect(d.stderr.join('')).toMatch(/nope\.yaml/);
+  });
+
+  it('--check validates without starting anything', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const d = await start(config(group(dir, { count: 3, listen: ['127.0.0.1:7002'] })), dir, { waitReady: false, args: ['--check'] });
+    expect((await d.exit).code).toBe(0);
+    expect(d.logs.map((l) => l.raw).join('\n')).toContain('OK (1 group, 3 workers)');
+    expect(fs.existsSync(d.socket)).toBe(false);
+  });
+});
+
+describe('privileges', () => {
+  const root = process.getuid?.() === 0;
+
+  it.skipIf(!root)('a privileged port without the right exits 71 with what to do', async () => {
+    const dir = tempDir();
+    fs.chmodSync(dir, 0o777);
+    release(dir, 'v1');
+    fs.chmodSync(path.join(dir, 'releases'), 0o755);
+    const d = await start(config(group(dir, { count: 1, listen: ['127.0.0.1:81'] })), dir, {
+      waitReady: false,
+      wrap: ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '--'],
+    });
+    expect((await d.exit).code).toBe(71);
+    expect(d.stderr.join('')).toContain('ports below 1024');
+  });
+
+  it.skipIf(!root)('workers switch to user and group, keeping the user\'s supplementary groups', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const ensure = (cmd: string[]): void => {
+      try {
+        execFileSync(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
+      } catch {
+        // exists already
+      }
+    };
+    ensure(['groupadd', '--system', 'smoothd-test-extra']);
+    ensure(['useradd', '--system', '--no-create-home', '--shell', '/usr/sbin/nologin', 'smoothd-test-worker']);
+    execFileSync('usermod', ['-a', '-G', 'smoothd-test-extra', 'smoothd-test-worker']);
+    const uid = Number(execFileSync('id', ['-u', 'smoothd-test-worker']).toString());
+    const extraGid = Number(execFileSync('getent', ['group', 'smoothd-test-extra']).toString().split(':')[2]);
+    const dir = tempDir();
+    fs.chmodSync(dir, 0o755);
+    release(dir, 'v1');
+    const port = await freePort();
+    const d = await start(config(group(dir, { count: 1, listen: [`127.0.0.1:${port}`], extra: '    user: smoothd-test-worker\n' })), dir);
+    const body = JSON.parse((await get(port, '/uid')).body);
+    expect(body.uid).toBe(uid);
+    expect(body.groups.split(/\s+/).map(Number)).toContain(extraGid);
+    expect((await d.status()).daemon.state).toBe('running');
+  });
+});
+
+describe('soak', () => {
+  const reloads = Number(process.env.SMOOTHD_SOAK_RELOADS ?? 20);
+
+  it(`${reloads} reloads under light load: no failed request, daemon memory and descriptors flat`, { timeout: 30_000 + reloads * 3000 }, async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    release(dir, 'v0');
+    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
+    const load = startLoad(port, { concurrency: 4 });
+    let fdsEarly = 0;
+    let rssEarly = 0;
+    try {
+      for (let i = 1; i <= reloads; i++) {
+        const r = await smoothctl(d.socket, ['reload']);
+        expect(r.code, r.stderr).toBe(0);
+        if (i === Math.min(5, reloads)) {
+          fdsEarly = fdCount(d.pid);
+          rssEarly = rssBytes(d.pid);
+        }
+      }
+    } finally {
+      await load.stop();
+    }
+    const fdsLate = fdCount(d.pid);
+    const rssLate = rssBytes(d.pid);
+    console.log(`soak: ${reloads} reloads, ${load.ok} requests, ${load.failed} failed; daemon fds ${fdsEarly} -> ${fdsLate}, RSS ${(rssEarly / 2 ** 20).toFixed(1)} -> ${(rssLate / 2 ** 20).toFixed(1)} MB`);
+    expect(load.failed).toBe(0);
+    expect(fdsLate).toBeLessThanOrEqual(fdsEarly + 2);
+    expect(rssLate - rssEarly).toBeLessThan(16 * 2 ** 20);
+  });
+});
