@@ -265,6 +265,35 @@ describe('reload applies the config file', () => {
     await waitFor(`port ${p1} to be closed`, () => get(p1).then(() => false, (e) => e.code === 'ECONNREFUSED'));
   });
 
+  it('changes to a reloadable: false group wait as pending until smoothctl restart rolls them', async () => {
+    const dir = tempDir();
+    const [p1, p2] = [await freePort(), await freePort()];
+    release(dir, 'v1');
+    const gw = (count: number): string => group(dir, { name: 'gateway', count, listen: [`127.0.0.1:${p2}`], extra: '    reloadable: false\n' });
+    const d = await start(config(group(dir, { count: 1, listen: [`127.0.0.1:${p1}`] }), gw(1)), dir);
+    const before = await d.workerPids('gateway');
+    d.writeConfig(config(group(dir, { count: 1, listen: [`127.0.0.1:${p1}`] }), gw(2)));
+    let r = await smoothctl(d.socket, ['reload']);
+    expect(r.code, r.stderr).toBe(0);
+    let s = await d.status();
+    let g = s.groups.find((x: any) => x.name === 'gateway');
+    expect(g.pending).toBe(true);
+    expect(g.desired).toBe(1);
+    expect(await d.workerPids('gateway')).toEqual(before);
+    const load = startLoad(p2, { concurrency: 8 });
+    r = await smoothctl(d.socket, ['restart', 'gateway']);
+    await load.stop();
+    expect(r.code, r.stderr).toBe(0);
+    s = await d.status();
+    g = s.groups.find((x: any) => x.name === 'gateway');
+    expect(g.pending).toBe(false);
+    expect(g.desired).toBe(2);
+    const after = await d.workerPids('gateway');
+    expect(after).toHaveLength(2);
+    for (const pid of after) expect(before).not.toContain(pid);
+    expect(load.failed).toBe(0);
+  });
+
   it('a command that does not exist or a cwd that is gone is refused at reload; the old workers keep serving', async () => {
     const dir = tempDir();
     const port = await freePort();
