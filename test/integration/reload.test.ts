@@ -133,6 +133,32 @@ describe('rolling reload with real workers', () => {
   });
 });
 
+describe('any language', () => {
+  it('runs a Python worker on the inherited fd with LISTEN_PID = its pid, ready by duration, and rolls it', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const app = path.join(path.dirname(APP), 'py-app.py');
+    daemon = await startDaemon(
+      `groups:\n  py:\n    command: [python3, ${app}]\n    count: 2\n    listen: ["127.0.0.1:${port}"]\n    ready: 300ms\n    stopTimeout: 5s\n`,
+      { dir },
+    );
+    const before = await daemon.workerPids();
+    expect(before).toHaveLength(2);
+    // Ready by duration says nothing about listening: until the first worker calls listen() the
+    // socket refuses connections, so wait for Python to get there.
+    const first = await waitFor('the Python worker to listen', () => get(port).catch(() => null));
+    expect(first.body).toMatch(/^python worker \d+ pid \d+ ready 300ms/);
+    const r = await smoothctl(daemon.socket, ['reload', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    // Ready by duration: each new worker counts as ready 300 ms after it started.
+    expect(JSON.parse(r.stdout).readyMs).toBeGreaterThanOrEqual(600);
+    const after = await daemon.workerPids();
+    after.forEach(track);
+    for (const pid of after) expect(before).not.toContain(pid);
+    expect((await get(port)).status).toBe(200);
+  });
+});
+
 describe('crashes and deaths', () => {
   it('replaces a worker killed with -9 and counts it in status', async () => {
     const dir = tempDir();
