@@ -8,6 +8,7 @@
  * argument library keeps its resident memory down for its whole life.
  */
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { LevelWithSilent, Logger } from 'pino';
 import { DEFAULT_CONFIG_PATH, loadCheckedConfig } from '../config/load.js';
 import { ConfigError, type Config } from '../config/types.js';
@@ -17,6 +18,8 @@ import { currentUid, resolveSocketPath } from '../paths.js';
 import { Runtime } from '../runtime/runtime.js';
 import { inheritedSystemdSockets, SocketTable } from '../runtime/sockets.js';
 import { findSetpriv } from '../runtime/spawn.js';
+import { notifyUnavailable } from '../runtime/notify-socket.js';
+import { SystemdIntegration } from '../systemd/integration.js';
 
 export const EXIT_OK = 0;
 export const EXIT_USAGE = 64;
@@ -112,6 +115,16 @@ export function packageVersion(): string {
   }
 }
 
+/**
+ * For tests only (undocumented for operators): SMOOTHD_CONTROL_IDLE_MS
+ * shortens the control connections' idle timeout (default 60 s), so a test
+ * can show that a connection waiting on a long reload is never closed as idle.
+ */
+export function controlTestOverrides(env: NodeJS.ProcessEnv): { idleTimeoutMs?: number } {
+  const idle = env.SMOOTHD_CONTROL_IDLE_MS;
+  return idle !== undefined && /^\d+$/.test(idle) ? { idleTimeoutMs: Number(idle) } : {};
+}
+
 export async function main(argv: string[]): Promise<number> {
   let args: Args;
   try {
@@ -139,6 +152,12 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT_CONFIG;
     }
     throw err;
+  }
+  // `ready: notify` needs the optional datagram package: say how to get it, now rather than at the first spawn.
+  const missing = notifyUnavailable(config);
+  if (missing.length > 0) {
+    process.stderr.write(`smoothd: ${new ConfigError(config.path, missing).message}\n`);
+    return EXIT_CONFIG;
   }
   if (args.check) {
     const workers = config.groups.reduce((n, g) => n + g.count, 0);
@@ -185,6 +204,8 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
   const setpriv = findSetpriv();
   if (!setpriv) log.warn('setpriv (util-linux) not found: workers will not get SIGTERM if smoothd is killed; install util-linux');
 
+  // sd_notify to systemd (a no-op without NOTIFY_SOCKET).
+  const systemd = new SystemdIntegration(log);
   const runtime = new Runtime({
     config,
     specs,
@@ -193,6 +214,8 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
     logger: log,
     version: packageVersion(),
     setpriv,
+    notifyDir: dirname(socketPath),
+    onState: systemd.onState,
   });
 
   const { startControlServer } = await import('../control/server.js');
@@ -204,6 +227,7 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
       group: config.socketGroup,
       handlers: controlHandlers(runtime, log),
       logger: log,
+      ...controlTestOverrides(process.env),
     });
   } catch (err) {
     sockets.closeAll();
@@ -232,7 +256,9 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
   process.on('unhandledRejection', onBug);
 
   runtime.start();
+  systemd.attach(runtime);
   const code = await runtime.exited;
+  await systemd.close();
   await control.close();
   sockets.closeAll();
   process.off('SIGTERM', onStop);

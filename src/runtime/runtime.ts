@@ -5,6 +5,7 @@
  * signals and systemd only send it requests.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import { ConfigError } from '../config/types.js';
@@ -14,6 +15,7 @@ import { buildStatus } from '../supervisor/status.js';
 import type { Effect, GenerationSpec, MachineEvent, MachineState, ProgressEvent, RefusalKind } from '../supervisor/types.js';
 import { SocketTable } from './sockets.js';
 import { startWorker, type RunningWorker } from './spawn.js';
+import { WorkerNotifySockets, workerOwner } from './notify-socket.js';
 
 export interface Clock {
   now(): number;
@@ -41,6 +43,8 @@ export interface RuntimeOptions {
   version: string;
   setpriv: string | null;
   env?: NodeJS.ProcessEnv;
+  /** Folder for the private runtime folder of `ready: notify` sockets (default: the temp folder). */
+  notifyDir?: string;
   /** Called when the daemon's state changes, e.g. for systemd notifications. */
   onState?(state: MachineState, effect: Effect): void;
 }
@@ -95,6 +99,8 @@ export class Runtime {
   readonly exited: Promise<number>;
   readonly ready: Promise<void>;
   private readyResolve!: () => void;
+  private readonly notifySockets: WorkerNotifySockets;
+  private processed = 0;
 
   constructor(private readonly opts: RuntimeOptions) {
     this.clock = opts.clock ?? realClock;
@@ -102,6 +108,19 @@ export class Runtime {
     this.state = initialState(opts.config, opts.specs, { platform: opts.platform ?? process.platform, now: this.clock.now() });
     this.exited = new Promise((r) => (this.exitResolve = r));
     this.ready = new Promise((r) => (this.readyResolve = r));
+    this.notifySockets = new WorkerNotifySockets(opts.notifyDir ?? os.tmpdir(), this.log);
+  }
+
+  /**
+   * Pushes a no-op event (a stale timer, which the machine ignores) through the
+   * event loop and the machine; null when it was handled, else why not. The
+   * systemd watchdog pings only while this is null.
+   */
+  probe(): string | null {
+    const before = this.processed;
+    this.dispatch({ type: 'timer', key: 'probe:watchdog' });
+    if (this.processed > before) return null;
+    return this.busy ? 'the event loop is stuck inside a dispatch' : 'the state machine fails on its current state';
   }
 
   start(): void {
@@ -191,6 +210,7 @@ export class Runtime {
           continue;
         }
         this.state = result.state;
+        this.processed += 1;
         for (const e of result.effects) {
           try {
             this.perform(e);
@@ -279,6 +299,7 @@ export class Runtime {
           r.reject(new RequestRefused('stopping', 'smoothd stopped before answering'));
           this.requests.delete(id);
         }
+        this.notifySockets.closeAll();
         this.opts.onState?.(this.state, e);
         this.exitResolve(e.code);
         return;
@@ -300,6 +321,19 @@ export class Runtime {
       fds.push(held.fd);
     }
     const id = e.workerId;
+    let notify: { path: string; close(): void } | undefined;
+    if (e.spec.ready.kind === 'notify') {
+      const n = this.notifySockets.openFor(id, workerOwner(e.spec), {
+        onReady: () => this.dispatch({ type: 'worker.ready', workerId: id }),
+        onStatus: (text) => this.dispatch({ type: 'worker.status', workerId: id, text }),
+        onStopping: () => this.log.info({ group: e.group, workerId: id }, 'worker says it is stopping (STOPPING=1)'),
+      });
+      if (n instanceof Error) {
+        queueMicrotask(() => this.dispatch({ type: 'worker.spawnFailed', workerId: id, error: n.message }));
+        return;
+      }
+      notify = n;
+    }
     const running = startWorker(
       {
         workerId: id,
@@ -310,6 +344,7 @@ export class Runtime {
         fds,
         setpriv: this.opts.setpriv,
         baseEnv: this.opts.env ?? process.env,
+        notifySocket: notify?.path,
       },
       this.log,
       {
@@ -317,11 +352,13 @@ export class Runtime {
         onStatus: (text) => this.dispatch({ type: 'worker.status', workerId: id, text }),
         onExit: (code, signal, stderrTail) => {
           this.procs.delete(id);
+          notify?.close();
           this.dispatch({ type: 'worker.exited', workerId: id, code, signal, stderrTail });
         },
       },
     );
     if (running instanceof Error) {
+      notify?.close();
       this.queue.push({ type: 'worker.spawnFailed', workerId: id, error: running.message });
       return;
     }

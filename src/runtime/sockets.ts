@@ -77,7 +77,8 @@ export function inheritedSystemdSockets(env: NodeJS.ProcessEnv, pid: number): Ma
   const out = new Map<string, number>();
   const count = Number(env.LISTEN_FDS ?? '0');
   if (!Number.isInteger(count) || count <= 0) return out;
-  if (env.LISTEN_PID !== undefined && Number(env.LISTEN_PID) !== pid) return out;
+  // As sd_listen_fds(): the fds are ours only when LISTEN_PID names this process.
+  if (env.LISTEN_PID === undefined || Number(env.LISTEN_PID) !== pid) return out;
   const names = (env.LISTEN_FDNAMES ?? '').split(':');
   for (let i = 0; i < count; i++) {
     const name = names[i] || `unknown${i}`;

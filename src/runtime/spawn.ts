@@ -26,6 +26,8 @@ export interface WorkerLaunch {
   /** Path of setpriv when available: used for the parent-death signal and user switching. */
   setpriv: string | null;
   baseEnv: NodeJS.ProcessEnv;
+  /** The worker's own NOTIFY_SOCKET (`ready: notify`), bound by smoothd. */
+  notifySocket?: string | undefined;
 }
 
 export interface WorkerCallbacks {
@@ -67,6 +69,7 @@ export function workerEnv(l: WorkerLaunch): NodeJS.ProcessEnv {
   env.SMOOTHD_WORKER_ID = String(l.workerId);
   env.SMOOTHD_WORKER_SLOT = String(l.slot);
   env.SMOOTHD_GENERATION = String(l.generation);
+  if (l.notifySocket) env.NOTIFY_SOCKET = l.notifySocket;
   env.SMOOTHD_READY = l.spec.ready.kind === 'delay' ? `${l.spec.ready.ms}ms` : l.spec.ready.kind;
   return env;
 }
