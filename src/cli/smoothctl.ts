@@ -31,13 +31,15 @@ import { ERROR_TABLE, EXIT, errorInfo, exitCodeForError } from '../control/error
 import { GROUP_NAME_PATTERN, PROGRESS_NOTIFICATION } from '../control/methods.js';
 import type { ReloadReport, StatusDocument, WorkerStatus } from '../supervisor/report.js';
 import { currentUid, resolveSocketPath, SocketPathError } from '../paths.js';
+import type { ProgressSink } from './progress.js';
 
 // ---------------------------------------------------------------------------
 // I/O seam (tests call main() with fakes; the bin uses the process)
 
 export interface CliIO {
   stdout: { write(s: string): unknown };
-  stderr: { write(s: string): unknown };
+  /** A live progress bar is drawn when `isTTY` is true (and TERM is not dumb). */
+  stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   env: NodeJS.ProcessEnv;
   uid: number;
   cwd: string;
@@ -496,15 +498,6 @@ function isReport(x: unknown): x is ReloadReport {
   return typeof x === 'object' && x !== null && typeof (x as ReloadReport).id === 'number' && typeof (x as ReloadReport).state === 'string';
 }
 
-export function formatProgress(params: unknown): string {
-  if (typeof params !== 'object' || params === null) return JSON.stringify(params);
-  const p = params as { group?: unknown; message?: unknown; done?: unknown; total?: unknown };
-  if (typeof p.message !== 'string') return JSON.stringify(params);
-  const prefix = typeof p.group === 'string' && p.group !== '' ? `${p.group}: ` : '';
-  const count = typeof p.done === 'number' && typeof p.total === 'number' && p.total > 0 ? ` [${p.done}/${p.total}]` : '';
-  return `${prefix}${p.message}${count}`;
-}
-
 function formatSeconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
@@ -550,9 +543,16 @@ async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'resta
   const params: Record<string, unknown> =
     cmd.name === 'reload' ? (cmd.groups.length > 0 ? { groups: cmd.groups } : {}) : { group: cmd.group };
   params.wait = cmd.wait;
+  // Progress always goes to stderr (--json only changes stdout): a live bar
+  // on a terminal, one line per step otherwise. Nothing to show without wait.
+  // (Loaded here, not at the top: `smoothctl status` never pays for it.)
+  let progress: ProgressSink | null = null;
+  if (cmd.wait) {
+    const { progressFor } = await import('./progress.js');
+    progress = progressFor(io.stderr, { verb: cmd.name, env: io.env, now: io.now });
+  }
   const onNotification = (method: string, p: unknown): void => {
-    // Progress always goes to stderr (--json only changes stdout).
-    if (method === PROGRESS_NOTIFICATION) io.stderr.write(formatProgress(p) + '\n');
+    if (method === PROGRESS_NOTIFICATION) progress?.update(p);
   };
   const opts: { timeoutMs?: number; onNotification: typeof onNotification } = { onNotification };
   const t = remaining(ctx);
@@ -561,6 +561,7 @@ async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'resta
   try {
     result = await callRpc(ctx.socket, cmd.name, params, opts);
   } catch (err) {
+    progress?.finish();
     if (err instanceof RpcCallError) {
       const exit = exitCodeForError(err.code);
       if (isReport(err.data)) {
@@ -579,6 +580,7 @@ async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'resta
     }
     throw err;
   }
+  progress?.finish();
   if (cmd.json) {
     io.stdout.write(json(result));
     return EXIT.OK;

@@ -53,15 +53,22 @@ export interface ReloadProgress {
   id: number;
   /** The group it concerns, or null for reload-wide steps ("started", "queued behind 3"). */
   group: string | null;
-  /** Machine-readable step: started | worker-starting | worker-ready | worker-stopping | worker-exited | group-done | failed | ... */
+  /**
+   * Machine-readable step: loading | group.skipped | group.started |
+   * worker.started | worker.ready | worker.stopping | worker.stopped |
+   * worker.failed | group.rolled, and `queued` when the call joined the
+   * follow-up reload. New steps may be added.
+   */
   event: string;
   /** Human text without the group prefix, e.g. "worker 7 (pid 1234) ready". */
   message: string;
-  /** Steps done / total in the reload (or in the group when `group` is set). */
+  /** New workers ready / to start in `group` (0/0 for reload-wide steps). */
   done: number;
   total: number;
   workerId?: number | null;
   pid?: number | null;
+  slot?: number | null;
+  generation?: number | null;
 }
 
 /** Answer of reload/restart without `wait`. */

@@ -34,7 +34,10 @@
  * (at the limit the oldest idle connection is closed; if none is idle the new
  * one gets a one-line TOO_MANY_CONNECTIONS error), in-flight requests per
  * connection (reading pauses), idle timeout (never while a request is
- * pending), and a write buffer cap (a client that does not read is dropped).
+ * pending), replies queued for a client that does not read (reading its
+ * requests pauses above readPauseBytes; if it takes nothing for the idle
+ * timeout it is dropped), and a write buffer cap for notifications (a client
+ * that does not read while progress piles up is dropped).
  */
 import { once } from 'node:events';
 import { chmodSync, promises as fsp } from 'node:fs';
@@ -111,6 +114,13 @@ export interface ControlServerOptions {
   maxInFlightPerConnection?: number;
   /** Bytes queued for a client that does not read before it is dropped; default 16 MiB. */
   maxWriteBufferBytes?: number;
+  /**
+   * Bytes of replies queued (not yet taken by the client) above which the
+   * connection's requests stop being read until the client catches up;
+   * default 256 KiB. A client that pipelines requests and never reads its
+   * replies thus costs at most about this much, not maxWriteBufferBytes.
+   */
+  readPauseBytes?: number;
   /** More methods besides the registry (same validation and dispatch). */
   extraMethods?: readonly ExtraMethod[];
   /** Where to look groups up; default /etc/group (tests). */
@@ -154,9 +164,13 @@ const DEFAULTS = {
   maxBatch: 1024,
   maxInFlightPerConnection: 32,
   maxWriteBufferBytes: 16 * 1024 * 1024,
+  readPauseBytes: 256 * 1024,
 };
 
 type Reply = JSONRPCResponse | JSONRPCResponse[];
+
+/** After refusing an oversized line, discard at most this much more before closing. */
+const LINGER_MAX_BYTES = 4 * 1024 * 1024;
 
 function errorReply(id: JSONRPCID, code: number, message: string, data?: unknown): JSONRPCErrorResponse {
   return createJSONRPCErrorResponse(id, code, message, data);
@@ -318,8 +332,11 @@ class Connection {
   readonly abort = new AbortController();
   private readonly splitter: LineSplitter;
   private inFlight = 0;
-  /** Lines read while maxInFlightPerConnection requests were running. */
+  /** Lines read while maxInFlightPerConnection requests were running, or replies were piling up. */
   private held: string[] = [];
+  /** Waiting for 'drain' (the client stopped reading its replies). */
+  private stalled = false;
+  private stallTimer: NodeJS.Timeout | null = null;
   private peerEnded = false;
   private closed = false;
   private idleTimer: NodeJS.Timeout | null = null;
@@ -341,6 +358,7 @@ class Connection {
     socket.on('end', () => this.onEnd());
     socket.on('error', (err) => host.logger.debug({ conn: id, err }, 'control connection error'));
     socket.on('close', () => this.onClose());
+    socket.on('drain', () => this.onDrain());
     this.armIdle();
   }
 
@@ -377,16 +395,70 @@ class Connection {
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
+  /** Too many replies wait for the client to read them. */
+  private get writeBlocked(): boolean {
+    return this.socket.writableLength > this.host.readPauseBytes;
+  }
+
   private onLine(line: string): void {
     this.lastActivity = Date.now();
     this.disarmIdle();
-    if (this.inFlight >= this.host.maxInFlightPerConnection) {
-      // At the limit: hold the line (at most what one read delivered) and stop reading.
+    if (this.held.length > 0 || this.inFlight >= this.host.maxInFlightPerConnection || this.writeBlocked) {
+      // At a limit: hold the line (at most what one read delivered) and stop reading.
       this.held.push(line);
       this.socket.pause();
+      if (this.writeBlocked) this.stall();
       return;
     }
     this.dispatch(line);
+  }
+
+  /** Replies pile up: stop reading until the client takes them, and drop it if it never does. */
+  private stall(): void {
+    if (this.stalled || this.closed) return;
+    this.stalled = true;
+    const ms = this.host.idleTimeoutMs;
+    if (ms > 0) {
+      this.stallTimer = setTimeout(() => {
+        this.stallTimer = null;
+        this.host.logger.warn(
+          { conn: this.id, queued: this.socket.writableLength, ms },
+          'control client took none of its replies for the idle timeout; closing the connection',
+        );
+        this.destroy();
+      }, ms);
+      this.stallTimer.unref();
+    }
+  }
+
+  private onDrain(): void {
+    if (!this.stalled) return;
+    this.stalled = false;
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+    this.pump();
+  }
+
+  /** Run held lines while the limits allow; resume reading once none is held. */
+  private pump(): void {
+    if (this.closed) return;
+    while (this.held.length > 0 && this.inFlight < this.host.maxInFlightPerConnection) {
+      if (this.writeBlocked) {
+        this.stall();
+        return;
+      }
+      this.dispatch(this.held.shift()!);
+    }
+    if (this.held.length > 0 || this.inFlight >= this.host.maxInFlightPerConnection) return;
+    if (this.writeBlocked) {
+      this.stall();
+      return;
+    }
+    if (!this.splitter.refused) this.socket.resume();
+    if (this.inFlight === 0) {
+      if (this.peerEnded) this.endSoon();
+      else this.armIdle();
+    }
   }
 
   private dispatch(line: string): void {
@@ -406,28 +478,29 @@ class Connection {
       .finally(() => {
         this.inFlight--;
         this.lastActivity = Date.now();
-        if (this.closed) return;
-        const next = this.held.shift();
-        if (next !== undefined) {
-          this.dispatch(next);
-          return;
-        }
-        if (this.inFlight < this.host.maxInFlightPerConnection && !this.splitter.refused) this.socket.resume();
-        if (this.inFlight === 0) {
-          if (this.peerEnded) this.endSoon();
-          else this.armIdle();
-        }
+        this.pump();
       });
   }
 
   private onOversize(limit: number): void {
     this.host.logger.warn({ conn: this.id, limit }, 'control request line too large; closing the connection');
-    this.socket.pause();
     this.disarmIdle();
-    if (this.closed || !this.socket.writable) return;
+    if (this.closed || !this.socket.writable) {
+      this.socket.destroy();
+      return;
+    }
     const reply = errorReply(null, PROTOCOL_ERRORS.INVALID_REQUEST, `request too large (limit ${limit} bytes)`);
-    // Flush the error, then close without reading the rest of the line.
-    this.socket.end(encodeLine(reply), () => this.socket.destroy());
+    // Send the error and FIN, then a lingering close (like nginx's): for up to
+    // 1 s or LINGER_MAX_BYTES, read and DISCARD what the client still sends,
+    // so a client still writing its line reads the error instead of failing
+    // on a broken pipe first. Nothing is kept: the splitter has stopped.
+    let discarded = 0;
+    this.socket.on('data', (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > LINGER_MAX_BYTES) this.socket.destroy();
+    });
+    this.socket.resume();
+    this.socket.end(encodeLine(reply));
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
@@ -440,12 +513,14 @@ class Connection {
     this.abort.abort(new Error('control client closed its side of the connection'));
     const last = this.splitter.end();
     if (last !== null) this.onLine(last);
-    else if (this.inFlight === 0) this.endSoon();
+    else if (this.inFlight === 0 && this.held.length === 0) this.endSoon();
   }
 
   private onClose(): void {
     this.closed = true;
     this.disarmIdle();
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
     this.splitter.stop();
     this.held = [];
     this.abort.abort(new Error('control connection closed'));
@@ -480,6 +555,7 @@ class ServerImpl implements ControlServer {
   readonly idleTimeoutMs: number;
   readonly maxInFlightPerConnection: number;
   readonly maxWriteBufferBytes: number;
+  readonly readPauseBytes: number;
   private readonly maxConnections: number;
   private readonly maxDepth: number;
   private readonly maxBatch: number;
@@ -500,6 +576,7 @@ class ServerImpl implements ControlServer {
     this.maxBatch = opts.maxBatch ?? DEFAULTS.maxBatch;
     this.maxInFlightPerConnection = opts.maxInFlightPerConnection ?? DEFAULTS.maxInFlightPerConnection;
     this.maxWriteBufferBytes = opts.maxWriteBufferBytes ?? DEFAULTS.maxWriteBufferBytes;
+    this.readPauseBytes = opts.readPauseBytes ?? DEFAULTS.readPauseBytes;
     this.rpc = this.buildDispatcher(opts.handlers, opts.extraMethods ?? []);
   }
 

@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   formatAge,
   formatBytes,
-  formatProgress,
   formatReportSummary,
   main,
   parseArgs,
   parseDuration,
   UsageError,
 } from '../../src/cli/smoothctl.js';
+import { formatProgress } from '../../src/cli/progress.js';
 import type { ReloadReport } from '../../src/supervisor/report.js';
 
 describe('parseArgs (the fast path)', () => {

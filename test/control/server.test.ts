@@ -461,6 +461,75 @@ describe('limits', () => {
     expect(h.log.entries.some((e) => String(e.msg).includes('does not read'))).toBe(true);
   });
 
+  it('stops reading a client that pipelines requests without reading the replies, and answers them all once it reads', async () => {
+    let served = 0;
+    const big = { version: 1, pad: 'x'.repeat(64 * 1024) };
+    const server = await h.server({
+      handlers: fakeHandlers({
+        status: async () => {
+          served++;
+          return big;
+        },
+      }),
+    });
+    const sock = createConnection({ path: server.path });
+    sock.on('error', () => undefined);
+    await new Promise((r) => sock.once('connect', r));
+    sock.pause(); // reads nothing for now
+    const n = 2000;
+    let text = '';
+    for (let i = 1; i <= n; i++) text += `{"jsonrpc":"2.0","method":"status","id":${i}}\n`;
+    sock.write(text);
+    try {
+      await eventually(() => served > 0);
+      await sleep(300);
+      // 256 KiB queued + what the kernel buffers hold: a few dozen 64 KiB replies, not 2000 (125 MiB).
+      const stuck = served;
+      expect(stuck).toBeLessThan(100);
+      await sleep(100);
+      expect(served).toBe(stuck);
+      // Now read: every request is answered, in order.
+      let buf = '';
+      const ids: number[] = [];
+      await new Promise<void>((resolve) => {
+        sock.on('data', (chunk: Buffer) => {
+          buf += chunk.toString();
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) !== -1) {
+            ids.push((JSON.parse(buf.slice(0, nl)) as { id: number }).id);
+            buf = buf.slice(nl + 1);
+          }
+          if (ids.length === n) resolve();
+        });
+        sock.resume();
+      });
+      expect(ids).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+      expect(served).toBe(n);
+    } finally {
+      sock.destroy();
+    }
+  });
+
+  it('drops a client whose replies stay unread for the idle timeout', async () => {
+    const server = await h.server({
+      idleTimeoutMs: 300,
+      handlers: fakeHandlers({ status: async () => ({ version: 1, pad: 'x'.repeat(64 * 1024) }) }),
+    });
+    const sock = createConnection({ path: server.path });
+    sock.on('error', () => undefined);
+    await new Promise((r) => sock.once('connect', r));
+    sock.pause();
+    let text = '';
+    for (let i = 1; i <= 200; i++) text += `{"jsonrpc":"2.0","method":"status","id":${i}}\n`;
+    sock.write(text);
+    try {
+      await eventually(() => server.connectionCount === 0, 5000, 'the stalled connection to be dropped');
+    } finally {
+      sock.destroy();
+    }
+    expect(h.log.entries.some((e) => String(e.msg).includes('took none of its replies'))).toBe(true);
+  });
+
   it('pauses reading while too many requests of one connection are in flight', async () => {
     const releases: Array<() => void> = [];
     let started = 0;
