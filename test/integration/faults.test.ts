@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, freePort, get, killAll, smoothctl, startDaemon, startLoad, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { FIXTURES, alive, freePort, get, killAll, smoothctl, startDaemon, startLoad, tempDir, track, waitFor, type Daemon } from './harness.js';
 import { config, group, release } from './releases.js';
 
 const daemons: Daemon[] = [];
@@ -441,10 +441,21 @@ describe('soak', () => {
     const dir = tempDir();
     const port = await freePort();
     release(dir, 'v0');
-    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
+    const probeOut = path.join(dir, 'heap.json');
+    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir, {
+      env: { NODE_OPTIONS: `--import ${path.join(FIXTURES, 'gc-probe.mjs')}`, GC_PROBE_OUT: probeOut },
+    });
+    // heapUsed right after a full GC: what the daemon really retains, apart from V8's heap sizing.
+    const heapAfterGc = async (): Promise<number> => {
+      fs.rmSync(probeOut, { force: true });
+      process.kill(d.pid, 'SIGUSR2');
+      await waitFor('the heap probe', () => fs.existsSync(probeOut));
+      return JSON.parse(fs.readFileSync(probeOut, 'utf8')).heapUsed as number;
+    };
     const load = startLoad(port, { concurrency: 4 });
     let fdsEarly = 0;
     let rssEarly = 0;
+    let heapEarly = 0;
     try {
       for (let i = 1; i <= reloads; i++) {
         const r = await smoothctl(d.socket, ['reload']);
@@ -452,6 +463,7 @@ describe('soak', () => {
         if (i === Math.min(5, reloads)) {
           fdsEarly = fdCount(d.pid);
           rssEarly = rssBytes(d.pid);
+          heapEarly = await heapAfterGc();
         }
       }
     } finally {
@@ -459,9 +471,15 @@ describe('soak', () => {
     }
     const fdsLate = fdCount(d.pid);
     const rssLate = rssBytes(d.pid);
-    console.log(`soak: ${reloads} reloads, ${load.ok} requests, ${load.failed} failed; daemon fds ${fdsEarly} -> ${fdsLate}, RSS ${(rssEarly / 2 ** 20).toFixed(1)} -> ${(rssLate / 2 ** 20).toFixed(1)} MB`);
+    const heapLate = await heapAfterGc();
+    const mb = (n: number): string => (n / 2 ** 20).toFixed(1);
+    console.log(
+      `soak: ${reloads} reloads, ${load.ok} requests, ${load.failed} failed; daemon fds ${fdsEarly} -> ${fdsLate}, ` +
+        `RSS ${mb(rssEarly)} -> ${mb(rssLate)} MB, heap after GC ${mb(heapEarly)} -> ${mb(heapLate)} MB`,
+    );
     expect(load.failed).toBe(0);
     expect(fdsLate).toBeLessThanOrEqual(fdsEarly + 2);
     expect(rssLate - rssEarly).toBeLessThan(16 * 2 ** 20);
+    expect(heapLate - heapEarly).toBeLessThan(2 * 2 ** 20);
   });
 });
