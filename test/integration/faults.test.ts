@@ -137,21 +137,23 @@ describe('the daemon itself', () => {
     expect((await d1.status()).daemon.state).toBe('running');
   });
 
-  it('20 SIGHUPs in half a second make at most two rolls, and the newest code is served', async () => {
+  it('20 SIGHUPs in half a second make exactly two rolls, and the newest code is served', async () => {
     const dir = tempDir();
     const port = await freePort();
     release(dir, 'v0');
     const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
     const load = startLoad(port, { concurrency: 8 });
+    // The first roll's workers take 3 s to get ready, so it is certainly still running when the
+    // other 19 SIGHUPs arrive, however slow this machine is: they must all join one follow-up.
     for (let i = 1; i <= 20; i++) {
-      release(dir, `v${i}`);
+      release(dir, `v${i}`, i === 1 ? { 'slow-ready.txt': '3000' } : {});
       process.kill(d.pid, 'SIGHUP');
       await new Promise((r) => setTimeout(r, 25));
     }
     const s = await settled(d);
     await load.stop();
     expect(s.reload.state).toBe('succeeded');
-    expect(s.reload.id).toBeLessThanOrEqual(2);
+    expect(s.reload.id).toBe(2);
     expect((await get(port)).body).toMatch(/^release v20 /);
     expect(load.failed).toBe(0);
   });
