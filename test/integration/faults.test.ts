@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, alive, freePort, get, killAll, smoothctl, startDaemon, startLoad, tempDir, track, waitFor, type Daemon } from './harness.js';
-import { config, group, release } from './releases.js';
+import { config, group, release, type GroupOptions } from './releases.js';
 
 const daemons: Daemon[] = [];
 
@@ -25,6 +25,15 @@ afterEach(async () => {
   }
   killAll();
 });
+
+/** A temp folder with release `name` current, a free port, and smoothd running one web group on it. */
+async function webDaemon(o: GroupOptions = {}, name = 'v1'): Promise<{ dir: string; port: number; yaml: string; d: Daemon }> {
+  const dir = tempDir();
+  const port = await freePort();
+  release(dir, name);
+  const yaml = config(group(dir, { listen: [`127.0.0.1:${port}`], ...o }));
+  return { dir, port, yaml, d: await start(yaml, dir) };
+}
 
 async function settled(d: Daemon): Promise<any> {
   return waitFor('the reload to end', async () => {
@@ -106,11 +115,7 @@ describe('new workers that fail during a reload', () => {
 
 describe('the daemon itself', () => {
   it('after kill -9 no worker survives and a new smoothd starts on the same socket and port', async () => {
-    const dir = tempDir();
-    const port = await freePort();
-    release(dir, 'v1');
-    const yaml = config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] }));
-    const d1 = await start(yaml, dir);
+    const { dir, port, yaml, d: d1 } = await webDaemon({ count: 2 });
     const pids = await d1.workerPids();
     process.kill(d1.pid, 'SIGKILL');
     await d1.exit;
@@ -122,11 +127,7 @@ describe('the daemon itself', () => {
   });
 
   it('a second smoothd on the same socket refuses to start and leaves the first alone', async () => {
-    const dir = tempDir();
-    const port = await freePort();
-    release(dir, 'v1');
-    const yaml = config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] }));
-    const d1 = await start(yaml, dir);
+    const { dir, port, yaml, d: d1 } = await webDaemon({ count: 2 });
     const pids = await d1.workerPids();
     const d2 = await start(yaml, dir, { waitReady: false });
     const e = await d2.exit;
@@ -143,10 +144,11 @@ describe('the daemon itself', () => {
     release(dir, 'v0');
     const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
     const load = startLoad(port, { concurrency: 8 });
-    // The first roll's workers take 3 s to get ready, so it is certainly still running when the
-    // other 19 SIGHUPs arrive, however slow this machine is: they must all join one follow-up.
+    // Releases v1..v19 take 3 s to get ready. The first roll picks whichever of them `current`
+    // points at when it reads the config, so it is still running when the other SIGHUPs arrive,
+    // however slow this machine is: they must all join one follow-up, which rolls to v20.
     for (let i = 1; i <= 20; i++) {
-      release(dir, `v${i}`, i === 1 ? { 'slow-ready.txt': '3000' } : {});
+      release(dir, `v${i}`, i < 20 ? { 'slow-ready.txt': '3000' } : {});
       process.kill(d.pid, 'SIGHUP');
       await new Promise((r) => setTimeout(r, 25));
     }
