@@ -414,6 +414,7 @@ class Stepper {
       groups: q.groups,
       force: q.force,
       phase: 'loading',
+      removed: [],
       startedAt: this.now,
       readyAt: null,
       order: [],
@@ -467,16 +468,13 @@ class Stepper {
       if (revived) g.removing = false;
       order.push({ name: gc.name, state: 'pending', done: 0, total: gc.count, generation: g.generation + 1, spec, previous: null, added: false });
     }
-    // Groups no longer in the config are drained and dropped by a full reload.
+    // Groups no longer in the config are drained and dropped once a full reload has succeeded.
     for (const g of this.s.groups) {
       if (kept.includes(g)) continue;
-      if (r.groups !== null) {
-        kept.push(g);
-        continue;
-      }
-      g.removing = true;
       kept.push(g);
-      this.log('info', 'group removed from the config: draining it', { group: g.name });
+      if (r.groups !== null || g.removing) continue;
+      r.removed.push(g.name);
+      this.log('info', 'group removed from the config: it is drained once the reload succeeds', { group: g.name });
     }
     this.s.groups = kept;
     r.order = order;
@@ -602,6 +600,14 @@ class Stepper {
       if (g.rollTarget !== null) g.rollTarget = null;
     }
     for (const w of this.s.workers) if (w.retiredBy === r.id) w.retiredBy = null;
+    if (state === 'succeeded') {
+      for (const name of r.removed) {
+        const g = this.group(name);
+        if (!g) continue;
+        g.removing = true;
+        this.log('info', 'group removed from the config: draining it', { group: name });
+      }
+    }
     // A group this reload added but never started (an earlier group failed) has no
     // generation, spec or worker: drop it, the next reload adds it again.
     for (const e of r.order) {

@@ -87,6 +87,8 @@ export interface ReloadRun {
   /** Groups rolled even when `reloadable: false` (smoothctl restart). */
   force: string[];
   phase: 'loading' | 'rolling' | 'draining';
+  /** Groups gone from the config: drained once this reload has succeeded (a failed one touches no old worker). */
+  removed: string[];
   startedAt: number;
   readyAt: number | null;
   order: ReloadGroupEntry[];

@@ -672,6 +672,22 @@ describe('reload', () => {
     expect(status(w).groups.map((g) => g.name)).toEqual(['web', 'new']);
   });
 
+  it('a group removed from the config keeps serving when the reload fails; the next successful one drains it', () => {
+    const w = runningWorld([groupConfig({ name: 'web' }), groupConfig({ name: 'old' })]);
+    const oldPid = w.live('old')[0]!.pid;
+    w.current = makeConfig([groupConfig({ name: 'web' })], 2);
+    w.reload();
+    w.crash(w.live('web').find((x) => x.generation === 2)!.id);
+    expect(w.finished.get(1)!.state).toBe('failed');
+    // A failed reload touches no further old worker: the removed group is still there.
+    expect(w.live('old').map((x) => x.pid)).toEqual([oldPid]);
+    expect(w.state.groups.map((g) => g.name)).toEqual(['web', 'old']);
+    w.autoReady = true;
+    w.reload();
+    expect(w.finished.get(2)!.state).toBe('succeeded');
+    expect(w.live('old')).toEqual([]);
+  });
+
   it('a partial reload neither adds nor removes groups', () => {
     const w = runningWorld([groupConfig({ name: 'web' }), groupConfig({ name: 'old' })]);
     w.autoReady = true;
