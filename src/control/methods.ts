@@ -102,6 +102,17 @@ const WAIT_HELP =
   'connection gets `reload.progress` notifications and the answer is the final reload report; ' +
   'a failed roll is an error response whose data is that report. Closing the connection never cancels the roll.';
 
+/** What reload and restart can answer with: they run the same roll. */
+const ROLL_ERRORS = [
+  ERROR_CODES.RELOAD_FAILED,
+  ERROR_CODES.RELOAD_ABORTED,
+  ERROR_CODES.RELOAD_REFUSED_WINDOWS,
+  ERROR_CODES.DAEMON_STOPPING,
+  ERROR_CODES.CONFIG_INVALID,
+  ERROR_CODES.NEEDS_RESTART,
+  ERROR_CODES.UNKNOWN_GROUP,
+] as const;
+
 export const METHODS = [
   {
     name: 'reload',
@@ -123,15 +134,7 @@ export const METHODS = [
       { name: 'wait', type: 'boolean', required: false, description: 'Answer when the reload ends (default false).' },
     ],
     result: '{id, state} without wait; the reload report with wait',
-    errors: [
-      ERROR_CODES.RELOAD_FAILED,
-      ERROR_CODES.RELOAD_ABORTED,
-      ERROR_CODES.RELOAD_REFUSED_WINDOWS,
-      ERROR_CODES.DAEMON_STOPPING,
-      ERROR_CODES.CONFIG_INVALID,
-      ERROR_CODES.NEEDS_RESTART,
-      ERROR_CODES.UNKNOWN_GROUP,
-    ],
+    errors: ROLL_ERRORS,
     notifications: [PROGRESS_NOTIFICATION],
   },
   {
@@ -150,15 +153,7 @@ export const METHODS = [
       { name: 'wait', type: 'boolean', required: false, description: 'Answer when the roll ends (default false).' },
     ],
     result: '{id, state} without wait; the reload report with wait',
-    errors: [
-      ERROR_CODES.RELOAD_FAILED,
-      ERROR_CODES.RELOAD_ABORTED,
-      ERROR_CODES.RELOAD_REFUSED_WINDOWS,
-      ERROR_CODES.DAEMON_STOPPING,
-      ERROR_CODES.CONFIG_INVALID,
-      ERROR_CODES.NEEDS_RESTART,
-      ERROR_CODES.UNKNOWN_GROUP,
-    ],
+    errors: ROLL_ERRORS,
     notifications: [PROGRESS_NOTIFICATION],
   },
   {
