@@ -32,6 +32,7 @@ import { GROUP_NAME_PATTERN, PROGRESS_NOTIFICATION } from '../control/methods.js
 import type { ReloadReport, StatusDocument, WorkerStatus } from '../supervisor/report.js';
 import { currentUid, resolveSocketPath, SocketPathError } from '../paths.js';
 import type { ProgressSink } from './progress.js';
+import { closestKey } from '../suggest.js';
 
 // ---------------------------------------------------------------------------
 // I/O seam (tests call main() with fakes; the bin uses the process)
@@ -269,7 +270,9 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (first === undefined) throw new UsageError('no command given (reload, restart, status, stop)');
   const cmd = COMMANDS.find((c) => c.name === first);
   if (cmd === undefined) {
-    throw new UsageError(`unknown command ${JSON.stringify(first)} (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    const names = COMMANDS.map((c) => c.name);
+    const guess = closestKey(first, names);
+    throw new UsageError(`unknown command ${JSON.stringify(first)}${guess ? ` (did you mean "${guess}"?)` : ''} (commands: ${names.join(', ')})`);
   }
   for (const [name, spelled] of seen) {
     if (!GLOBAL_OPTS.includes(name) && !cmd.options.includes(name)) {
