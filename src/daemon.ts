@@ -11,6 +11,7 @@ import { ConfigError, type Config, type ConfigIssue } from './config/types.js';
 import { ERROR_CODES, RpcError, rpcErrors } from './control/errors.js';
 import type { ReloadReport } from './supervisor/report.js';
 import type { GenerationSpec, ProgressEvent } from './supervisor/types.js';
+import { notifyUnavailable } from './runtime/notify-socket.js';
 import { ListenError, type SocketTable } from './runtime/sockets.js';
 import { RequestRefused, type Runtime } from './runtime/runtime.js';
 
@@ -67,10 +68,23 @@ export function bindListen(config: Config, sockets: SocketTable): void {
   }
 }
 
+/**
+ * The config as smoothd can run it on this machine: validated, checked
+ * (commands, folders, accounts) and with every readiness mode available.
+ * The one loader for start, --check and every reload.
+ */
+export async function loadDaemonConfig(file: string): Promise<Config> {
+  const config = await loadCheckedConfig(file);
+  // `ready: notify` needs the optional datagram package: say how to get it now, not at the first spawn.
+  const missing = notifyUnavailable(config);
+  if (missing.length > 0) throw new ConfigError(config.path, missing);
+  return config;
+}
+
 /** What a reload runs to re-read the config: validate, check, bind new addresses, resolve specs. */
 export function reloadLoader(configPath: string) {
   return async (sockets: SocketTable): Promise<{ config: Config; specs: Record<string, GenerationSpec> }> => {
-    const config = await loadCheckedConfig(configPath);
+    const config = await loadDaemonConfig(configPath);
     const specs = await resolveSpecs(config);
     bindListen(config, sockets);
     return { config, specs };

@@ -10,15 +10,14 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { LevelWithSilent, Logger } from 'pino';
-import { DEFAULT_CONFIG_PATH, loadCheckedConfig } from '../config/load.js';
+import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { ConfigError, type Config } from '../config/types.js';
-import { bindListen, controlHandlers, reloadLoader, resolveSpecs } from '../daemon.js';
+import { bindListen, controlHandlers, loadDaemonConfig, reloadLoader, resolveSpecs } from '../daemon.js';
 import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
 import { currentUid, resolveSocketPath } from '../paths.js';
 import { Runtime } from '../runtime/runtime.js';
 import { inheritedSystemdSockets, SocketTable } from '../runtime/sockets.js';
 import { findSetpriv } from '../runtime/spawn.js';
-import { notifyUnavailable } from '../runtime/notify-socket.js';
 import { SystemdIntegration } from '../systemd/integration.js';
 
 export const EXIT_OK = 0;
@@ -145,19 +144,13 @@ export async function main(argv: string[]): Promise<number> {
 
   let config: Config;
   try {
-    config = await loadCheckedConfig(args.config);
+    config = await loadDaemonConfig(args.config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`smoothd: ${err.message}\n`);
       return EXIT_CONFIG;
     }
     throw err;
-  }
-  // `ready: notify` needs the optional datagram package: say how to get it, now rather than at the first spawn.
-  const missing = notifyUnavailable(config);
-  if (missing.length > 0) {
-    process.stderr.write(`smoothd: ${new ConfigError(config.path, missing).message}\n`);
-    return EXIT_CONFIG;
   }
   if (args.check) {
     const workers = config.groups.reduce((n, g) => n + g.count, 0);
@@ -216,6 +209,7 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
     setpriv,
     notifyDir: dirname(socketPath),
     onState: systemd.onState,
+    onSettled: systemd.onSettled,
   });
 
   const { startControlServer } = await import('../control/server.js');

@@ -47,6 +47,8 @@ export interface RuntimeOptions {
   notifyDir?: string;
   /** Called when the daemon's state changes, e.g. for systemd notifications. */
   onState?(state: MachineState, effect: Effect): void;
+  /** Called after each batch of events has been handled, with the state it left. */
+  onSettled?(state: MachineState): void;
 }
 
 /** Why a request was refused; the control layer turns it into a JSON-RPC error. */
@@ -220,6 +222,7 @@ export class Runtime {
         }
       }
       this.releaseUnusedSockets();
+      this.opts.onSettled?.(this.state);
     } finally {
       this.busy = false;
     }
@@ -321,11 +324,14 @@ export class Runtime {
       fds.push(held.fd);
     }
     const id = e.workerId;
+    // Readiness and STATUS come over IPC or the worker's own NOTIFY_SOCKET; both end here.
+    const onReady = (): void => this.dispatch({ type: 'worker.ready', workerId: id });
+    const onStatus = (text: string): void => this.dispatch({ type: 'worker.status', workerId: id, text });
     let notify: { path: string; close(): void } | undefined;
     if (e.spec.ready.kind === 'notify') {
       const n = this.notifySockets.openFor(id, workerOwner(e.spec), {
-        onReady: () => this.dispatch({ type: 'worker.ready', workerId: id }),
-        onStatus: (text) => this.dispatch({ type: 'worker.status', workerId: id, text }),
+        onReady,
+        onStatus,
         onStopping: () => this.log.info({ group: e.group, workerId: id }, 'worker says it is stopping (STOPPING=1)'),
       });
       if (n instanceof Error) {
@@ -348,8 +354,8 @@ export class Runtime {
       },
       this.log,
       {
-        onReady: () => this.dispatch({ type: 'worker.ready', workerId: id }),
-        onStatus: (text) => this.dispatch({ type: 'worker.status', workerId: id, text }),
+        onReady,
+        onStatus,
         onExit: (code, signal, stderrTail) => {
           this.procs.delete(id);
           notify?.close();

@@ -6,9 +6,9 @@
  *   instead, after `STOPPING=1`);
  * - `RELOADING=1` + `MONOTONIC_USEC=` when a reload starts, `READY=1` when it
  *   ends (succeeded or failed: either way the old or new workers serve);
- * - `STATUS=` one line kept current: sent with every state change and, for
- *   progress (workers replaced, crashed, restarted), whenever the line changes
- *   (checked every second);
+ * - `STATUS=` one line kept current: after every batch of events the runtime
+ *   handles (`onSettled`), sent when the line changed — so progress (workers
+ *   replaced, crashed, restarted) shows at once, without polling;
  * - `STOPPING=1` when a stop begins;
  * - `WATCHDOG=1` every WATCHDOG_USEC/2 while Runtime#probe says the
  *   supervisor loop handles events (see Watchdog).
@@ -27,8 +27,6 @@ export interface Supervised {
 }
 
 export interface IntegrationOptions extends NotifierOptions {
-  /** How often the STATUS line is recomputed for progress; default 1000 ms. */
-  statusEveryMs?: number;
   notifier?: SystemdNotifier;
   pid?: number;
 }
@@ -36,8 +34,9 @@ export interface IntegrationOptions extends NotifierOptions {
 export class SystemdIntegration {
   readonly notifier: SystemdNotifier;
   private watchdog: Watchdog | null = null;
-  private statusTimer: NodeJS.Timeout | null = null;
   private readySent = false;
+  /** After exit: the final STATUS is sent, nothing may overwrite it. */
+  private exited = false;
   private closed = false;
 
   constructor(
@@ -85,7 +84,8 @@ export class SystemdIntegration {
         } else {
           void this.notifier.status('stopped');
         }
-        this.stopTimers();
+        this.exited = true;
+        this.stopWatchdog();
         return;
       }
       default:
@@ -93,14 +93,15 @@ export class SystemdIntegration {
     }
   };
 
-  /** Starts the STATUS refresh and, when systemd asked for one, the watchdog. */
+  /** The runtime's onSettled hook: STATUS follows the state (the notifier skips an unchanged line). */
+  readonly onSettled = (state: MachineState): void => {
+    if (!this.enabled || this.closed || this.exited) return;
+    void this.notifier.status(statusLine(state));
+  };
+
+  /** Starts the watchdog when systemd asked for one. */
   attach(runtime: Supervised): void {
     if (!this.enabled || this.closed) return;
-    const every = this.opts.statusEveryMs ?? 1000;
-    this.statusTimer = setInterval(() => {
-      void this.notifier.status(statusLine(runtime.snapshot));
-    }, every);
-    this.statusTimer.unref();
     const usec = watchdogUsec(this.opts.env ?? process.env, this.opts.pid ?? process.pid);
     if (usec !== null) {
       this.watchdog = new Watchdog({
@@ -114,16 +115,14 @@ export class SystemdIntegration {
     }
   }
 
-  private stopTimers(): void {
-    if (this.statusTimer) clearInterval(this.statusTimer);
-    this.statusTimer = null;
+  private stopWatchdog(): void {
     this.watchdog?.stop();
     this.watchdog = null;
   }
 
-  /** Stops the timers and waits for queued notifications to be sent. */
+  /** Stops the watchdog and waits for queued notifications to be sent. */
   async close(): Promise<void> {
-    this.stopTimers();
+    this.stopWatchdog();
     this.closed = true;
     await this.notifier.flush();
     this.notifier.close();

@@ -53,10 +53,7 @@ function rssBytes(pid: number): number {
 
 describe('new workers that fail during a reload', () => {
   it('never ready: the reload fails at readyTimeout and the old workers serve without a failed request', async () => {
-    const dir = tempDir();
-    const port = await freePort();
-    release(dir, 'good');
-    const d = await start(config(group(dir, { listen: [`127.0.0.1:${port}`], readyTimeout: '1500ms' })), dir);
+    const { dir, port, d } = await webDaemon({ readyTimeout: '1500ms' }, 'good');
     const before = await d.workerPids();
     release(dir, 'stuck', { 'never-ready': '' });
     const load = startLoad(port, { concurrency: 8 });
@@ -72,10 +69,7 @@ describe('new workers that fail during a reload', () => {
   });
 
   it('crash after ready while the roll goes on: the reload fails and the untouched old workers keep serving', async () => {
-    const dir = tempDir();
-    const port = await freePort();
-    release(dir, 'good');
-    const d = await start(config(group(dir, { listen: [`127.0.0.1:${port}`] })), dir);
+    const { dir, port, d } = await webDaemon({}, 'good');
     const before = await d.workerPids();
     // Each new worker needs 600 ms to get ready and the first one dies 100 ms after it is.
     release(dir, 'flaky', { 'slow-ready.txt': '600', 'crash-after-ready.txt': '100' });
@@ -139,10 +133,7 @@ describe('the daemon itself', () => {
   });
 
   it('20 SIGHUPs in half a second make exactly two rolls, and the newest code is served', async () => {
-    const dir = tempDir();
-    const port = await freePort();
-    release(dir, 'v0');
-    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
+    const { dir, port, d } = await webDaemon({ count: 2 }, 'v0');
     const load = startLoad(port, { concurrency: 8 });
     // Releases v1..v19 take 3 s to get ready. The first roll picks whichever of them `current`
     // points at when it reads the config, so it is still running when the other SIGHUPs arrive,
@@ -161,10 +152,7 @@ describe('the daemon itself', () => {
   });
 
   it('stop during a reload aborts it, stops every worker and exits 0', async () => {
-    const dir = tempDir();
-    const port = await freePort();
-    release(dir, 'v1');
-    const d = await start(config(group(dir, { listen: [`127.0.0.1:${port}`] })), dir);
+    const { dir, d } = await webDaemon();
     const old = await d.workerPids();
     release(dir, 'slow', { 'slow-ready.txt': '400' });
     const waiting = smoothctl(d.socket, ['reload', '--json']);
@@ -183,10 +171,7 @@ describe('the daemon itself', () => {
 
 describe('reload applies the config file', () => {
   it('an invalid config is refused with the key path and nothing changes', async () => {
-    const dir = tempDir();
-    const port = await freePort();
-    release(dir, 'v1');
-    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
+    const { dir, port, d } = await webDaemon({ count: 2 });
     const before = await d.workerPids();
     d.writeConfig(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`], extra: '    rolling: { surge: 0, unavailable: 0 }\n' })));
     const r = await smoothctl(d.socket, ['reload']);
@@ -199,10 +184,7 @@ describe('reload applies the config file', () => {
   });
 
   it('count up and down: extra workers start, surplus workers are drained', async () => {
-    const dir = tempDir();
-    const port = await freePort();
-    release(dir, 'v1');
-    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
+    const { dir, port, d } = await webDaemon({ count: 2 });
     d.writeConfig(config(group(dir, { count: 4, listen: [`127.0.0.1:${port}`] })));
     expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
     let s = await d.status();
@@ -299,10 +281,7 @@ describe('reload applies the config file', () => {
   });
 
   it('a command that does not exist or a cwd that is gone is refused at reload; the old workers keep serving', async () => {
-    const dir = tempDir();
-    const port = await freePort();
-    release(dir, 'v1');
-    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir);
+    const { dir, port, d } = await webDaemon({ count: 2 });
     const before = await d.workerPids();
     d.writeConfig(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] }).replace('command: [node,', 'command: [no-such-program-xyz,')));
     let r = await smoothctl(d.socket, ['reload']);
