@@ -1,12 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ERROR_CODES, rpcErrors, RpcError } from '../../src/control/errors.js';
 import type { ControlServer } from '../../src/control/server.js';
 import type { ReloadReport, StatusDocument } from '../../src/supervisor/report.js';
 import { fakeHandlers, Harness, sleep } from '../control/helpers.js';
-import { BIN, ensureBuilt, ROOT } from './build.js';
+import { BIN, ROOT } from './build.js';
 
 interface RunResult {
   code: number | null;
@@ -140,10 +140,6 @@ const statusDoc: StatusDocument = {
 
 let h: Harness;
 let calls: Array<[string, unknown]>;
-
-beforeAll(() => {
-  ensureBuilt();
-}, 120_000);
 
 beforeEach(() => {
   h = new Harness();
