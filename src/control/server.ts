@@ -127,10 +127,24 @@ export interface ControlServerOptions {
   groupFile?: string;
 }
 
+/** The limits a server enforces (README "Limits"). */
+export interface ControlLimits {
+  maxLineBytes: number;
+  maxDepth: number;
+  maxBatch: number;
+  maxConnections: number;
+  maxInFlightPerConnection: number;
+  readPauseBytes: number;
+  maxWriteBufferBytes: number;
+  idleTimeoutMs: number;
+}
+
 export interface ControlServer {
   path: string;
   /** Open connections (for status and tests). */
   readonly connectionCount: number;
+  /** The limits in force: the defaults unless the options changed them. */
+  readonly limits: ControlLimits;
   /** Stop listening, close every connection, remove the socket file. Idempotent. */
   close(): Promise<void>;
 }
@@ -587,6 +601,19 @@ class ServerImpl implements ControlServer {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  get limits(): ControlLimits {
+    return {
+      maxLineBytes: this.maxLineBytes,
+      maxDepth: this.maxDepth,
+      maxBatch: this.maxBatch,
+      maxConnections: this.maxConnections,
+      maxInFlightPerConnection: this.maxInFlightPerConnection,
+      readPauseBytes: this.readPauseBytes,
+      maxWriteBufferBytes: this.maxWriteBufferBytes,
+      idleTimeoutMs: this.idleTimeoutMs,
+    };
   }
 
   private buildDispatcher(handlers: ControlHandlers, extra: readonly ExtraMethod[]): JSONRPCServer<CallContext> {

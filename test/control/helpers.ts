@@ -163,10 +163,11 @@ export class LineClient {
     return this.next(timeoutMs);
   }
 
-  /** Resolve if no line arrives within ms; fail otherwise. */
+  /** Resolve if no line arrives within ms and the connection stays open; fail otherwise. */
   async expectSilence(ms: number): Promise<void> {
     const line = await this.nextLine(ms).catch(() => undefined);
-    if (line !== undefined && line !== null) throw new Error(`expected no reply, got ${line}`);
+    if (line === null) throw new Error('expected no reply, but the connection was closed');
+    if (line !== undefined) throw new Error(`expected no reply, got ${line}`);
   }
 
   close(): void {
