@@ -1,7 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   checkConfig,
   loadCheckedConfig,
@@ -93,9 +95,18 @@ describe('loadConfig', () => {
     expect((await loadIssues(dir))[0]?.message).toMatch(/is a folder, not a config file/);
   });
 
-  it.skipIf(process.getuid?.() === 0)('reports an unreadable file as a permission problem', async () => {
+  it('reports an unreadable file as a permission problem', async () => {
     const file = await write('secret.yaml', 'groups: {}\n', 0o000);
-    expect((await loadIssues(file))[0]?.message).toMatch(/permission denied/);
+    if (process.getuid?.() !== 0) {
+      expect((await loadIssues(file))[0]?.message).toMatch(/permission denied/);
+      return;
+    }
+    // root reads every file: check as an unprivileged user, through the real smoothd --check.
+    await chmod(dir, 0o755);
+    const smoothd = fileURLToPath(new URL('../../bin/smoothd.js', import.meta.url));
+    const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, smoothd, '--check', '--config', file], { encoding: 'utf8' });
+    expect(r.stderr).toMatch(/permission denied/);
+    expect(r.status).toBe(78);
   });
 
   it('reports YAML syntax errors with line and column', async () => {
