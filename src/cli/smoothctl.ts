@@ -33,6 +33,7 @@ import type { ReloadReport, StatusDocument, WorkerStatus } from '../supervisor/r
 import { currentUid, resolveSocketPath, SocketPathError } from '../paths.js';
 import type { ProgressSink } from './progress.js';
 import { closestKey } from '../suggest.js';
+import { MAX_DURATION_MS, parseDuration as parseConfigDuration } from '../config/duration.js';
 
 // ---------------------------------------------------------------------------
 // I/O seam (tests call main() with fakes; the bin uses the process)
@@ -79,7 +80,7 @@ interface OptSpec {
 
 const OPTIONS: Record<OptName, OptSpec> = {
   socket: { name: 'socket', value: 'PATH', describe: 'control socket (default: $SMOOTHD_SOCKET, $RUNTIME_DIRECTORY, /run/smoothd, ...)' },
-  timeout: { name: 'timeout', value: 'DURATION', describe: 'give up after this long (500ms, 10s, 2m; plain numbers are ms) and exit 75; smoothd carries on' },
+  timeout: { name: 'timeout', value: 'DURATION', describe: 'give up after this long (500ms, 10s, 2m, 1m30s; plain numbers are ms) and exit 75; smoothd carries on' },
   group: { name: 'group', short: 'g', value: 'NAME', describe: 'only roll this group (repeat, or comma-separate, for several)' },
   wait: { name: 'wait', negatable: true, describe: 'return as soon as smoothd accepted the request (prints the reload id)' },
   json: { name: 'json', describe: 'print JSON on stdout instead of text' },
@@ -140,17 +141,19 @@ export interface ParsedArgs {
   timeoutMs?: number;
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const MAX_TIMER_MS = 2_147_483_647;
-
-/** `500ms`, `10s`, `2m`, `1h`; a plain number is milliseconds (like the config's durations). */
+/**
+ * `--timeout`: the config's duration syntax (`500ms`, `10s`, `2m`, `1h`,
+ * compound `1m30s`; one parser for both, src/config/duration.ts, which has no
+ * imports); a plain number is milliseconds, like a number in the config.
+ */
 export function parseDuration(text: string): number {
-  const m = DURATION.exec(text.trim());
-  if (m === null) throw new UsageError(`invalid duration ${JSON.stringify(text)} (examples: 500ms, 10s, 2m; a plain number is ms)`);
-  const ms = Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!);
+  const t = text.trim();
+  const ms = parseConfigDuration(/^\d+$/.test(t) ? Number(t) : t);
+  if (typeof ms === 'string') {
+    if (/longest allowed/.test(ms)) throw new UsageError(`--timeout ${text} is too long (at most ${MAX_DURATION_MS}ms, about 24.8 days)`);
+    throw new UsageError(`invalid duration ${JSON.stringify(text)} for --timeout (examples: 500ms, 10s, 2m, 1m30s; a plain number is ms)`);
+  }
   if (ms <= 0) throw new UsageError(`--timeout must be more than 0, got ${JSON.stringify(text)}`);
-  if (ms > MAX_TIMER_MS) throw new UsageError(`--timeout ${text} is too long (at most 24 days)`);
   return ms;
 }
 
@@ -183,7 +186,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       help = true;
       continue;
     }
-    if (arg === '--version') {
+    if (arg === '--version' || arg === '-V') {
       version = true;
       continue;
     }
@@ -372,7 +375,7 @@ async function helpText(topic: string | null): Promise<string> {
     );
   }
   for (const o of GLOBAL_OPTS) y = addOpt(y, o);
-  y = y.option('version', { describe: 'print the version', type: 'boolean' });
+  y = y.option('version', { alias: 'V', describe: 'print the version', type: 'boolean' });
   y = y.epilog(
     [
       ...EXIT_CODE_LINES,
@@ -786,6 +789,33 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
       }
     }
   } catch (err) {
-    return reportError(io, err, ctx, command.name);
+    const code = reportError(io, err, ctx, command.name);
+    if ('json' in command && command.json) io.stdout.write(json(jsonError(err, code, ctx)));
+    return code;
   }
+}
+
+/**
+ * With --json, a failure that left nothing on stdout still prints one JSON
+ * object there, in the shape `reload --json` uses for an error reply:
+ * `{error: {code, message, data}}`. `code` is the JSON-RPC code when smoothd
+ * answered, null when smoothctl never got an answer; `data.exitCode` is
+ * smoothctl's exit code and `data.reason` says why (unreachable, timeout,
+ * permission, protocol).
+ */
+function jsonError(err: unknown, exitCode: number, ctx: Ctx): { error: { code: number | null; message: string; data: unknown } } {
+  if (err instanceof RpcCallError) return { error: { code: err.code, message: err.message, data: err.data ?? null } };
+  const reason =
+    err instanceof TimeoutError
+      ? 'timeout'
+      : err instanceof PermissionDeniedError
+        ? 'permission'
+        : err instanceof ProtocolError
+          ? 'protocol'
+          : err instanceof DaemonUnreachableError || err instanceof ConnectionLostError || err instanceof ControlClientError
+            ? 'unreachable'
+            : 'internal';
+  const message =
+    err instanceof TimeoutError ? `timed out after ${formatMs(ctx.timeoutMs ?? err.timeoutMs)} (--timeout); smoothd carries on` : err instanceof Error ? err.message : String(err);
+  return { error: { code: null, message, data: { exitCode, reason, socket: ctx.socket } } };
 }
