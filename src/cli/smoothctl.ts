@@ -33,6 +33,7 @@ import type { ReloadReport, StatusDocument, WorkerStatus } from '../supervisor/r
 import { currentUid, resolveSocketPath, SocketPathError } from '../paths.js';
 import type { ProgressSink } from './progress.js';
 import { closestKey } from '../suggest.js';
+import { escapeControl, terminalSafeJson } from './escape.js';
 import { MAX_DURATION_MS, parseDuration as parseConfigDuration } from '../config/duration.js';
 
 // ---------------------------------------------------------------------------
@@ -449,8 +450,8 @@ function table(rows: string[][]): string {
 }
 
 function workerStatusText(w: WorkerStatus): string {
-  if (w.statusText) return w.statusText;
-  if (w.state === 'backoff' && w.lastExit) return `last exit: ${w.lastExit.reason}`;
+  if (w.statusText) return escapeControl(w.statusText);
+  if (w.state === 'backoff' && w.lastExit) return `last exit: ${escapeControl(String(w.lastExit.reason))}`;
   return '-';
 }
 
@@ -459,14 +460,14 @@ export function formatStatus(doc: StatusDocument, now: number): string {
   const lines: string[] = [];
   lines.push(
     `smoothd ${d.version} (pid ${d.pid}) ${d.state}, up ${formatAge(d.uptimeMs)}` +
-      (d.configPath ? `, config ${d.configPath}` : ''),
+      (d.configPath ? `, config ${escapeControl(d.configPath)}` : ''),
   );
   const r = doc.reload;
   if (r && r.id > 0) {
     const when = r.state === 'running' ? `${r.done}/${r.total}` : `${formatAge(ageSince(r.finishedAt, now))} ago`;
     lines.push(
       `reload ${r.id} ${r.state} (${when})` +
-        (r.error ? `: ${r.error}` : '') +
+        (r.error ? `: ${escapeControl(r.error)}` : '') +
         (r.queued !== null && r.queued !== undefined ? `; reload ${r.queued} queued` : ''),
     );
   }
@@ -516,14 +517,14 @@ export function formatReportSummary(verb: string, r: ReloadReport): string {
     return `${verb} ${r.id} succeeded${r.durationMs !== null && r.durationMs !== undefined ? ` in ${formatSeconds(r.durationMs)}` : ''}${groups ? `: ${groups}` : ''}`;
   }
   const reason = r.failure ? `${r.failure.group}: ${r.failure.reason}` : (r.error ?? 'no reason given');
-  return `${verb} ${r.id} ${r.state}: ${reason}`;
+  return `${verb} ${r.id} ${r.state}: ${escapeControl(reason)}`;
 }
 
 function stderrTail(r: ReloadReport): string {
   const f = r.failure;
   if (!f || !Array.isArray(f.stderrTail) || f.stderrTail.length === 0) return '';
   const who = `${f.group} worker ${f.workerId}${f.pid !== null ? ` (pid ${f.pid})` : ''}`;
-  return [`last stderr lines of ${who}:`, ...f.stderrTail.map((l) => `  ${l}`)].join('\n') + '\n';
+  return [`last stderr lines of ${who}:`, ...f.stderrTail.map((l) => `  ${escapeControl(String(l))}`)].join('\n') + '\n';
 }
 
 // ---------------------------------------------------------------------------
@@ -541,7 +542,7 @@ function remaining(ctx: Ctx): number | undefined {
 }
 
 function json(value: unknown): string {
-  return JSON.stringify(value, null, 2) + '\n';
+  return terminalSafeJson(JSON.stringify(value, null, 2)) + '\n';
 }
 
 async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'restart' }>): Promise<number> {
@@ -558,7 +559,7 @@ async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'resta
     progress = progressFor(io.stderr, { verb: cmd.name, env: io.env, now: io.now });
   }
   const onNotification = (method: string, p: unknown): void => {
-    if (method === PROGRESS_NOTIFICATION) progress?.update(p);
+    if (method === PROGRESS_NOTIFICATION) progress?.update(escapeTexts(p));
   };
   const opts: { timeoutMs?: number; onNotification: typeof onNotification } = { onNotification };
   const t = remaining(ctx);
@@ -581,7 +582,7 @@ async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'resta
         return exit;
       }
       if (cmd.json) io.stdout.write(json({ error: { code: err.code, message: err.message, data: err.data } }));
-      io.stderr.write(`smoothctl: ${cmd.name} ${exit === EXIT.REFUSED ? 'refused' : 'failed'}: ${err.message}\n`);
+      io.stderr.write(`smoothctl: ${cmd.name} ${exit === EXIT.REFUSED ? 'refused' : 'failed'}: ${escapeControl(err.message)}\n`);
       return exit;
     }
     throw err;
@@ -704,6 +705,14 @@ async function runStop(ctx: Ctx, cmd: Extract<Command, { name: 'stop' }>): Promi
   return EXIT.OK;
 }
 
+/** A progress notification with its worker-controlled strings escaped. */
+function escapeTexts(p: unknown): unknown {
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) return p;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p)) out[k] = typeof v === 'string' ? escapeControl(v) : v;
+  return out;
+}
+
 function reportError(io: CliIO, err: unknown, ctx: Ctx | null, what: string): number {
   if (err instanceof TimeoutError) {
     io.stderr.write(
@@ -712,20 +721,20 @@ function reportError(io: CliIO, err: unknown, ctx: Ctx | null, what: string): nu
     return EXIT.TIMEOUT;
   }
   if (err instanceof PermissionDeniedError) {
-    io.stderr.write(`smoothctl: ${err.message}\n`);
+    io.stderr.write(`smoothctl: ${escapeControl(err.message)}\n`);
     return EXIT.PERMISSION;
   }
   if (err instanceof DaemonUnreachableError || err instanceof ConnectionLostError || err instanceof ProtocolError) {
-    io.stderr.write(`smoothctl: ${err.message}\n`);
+    io.stderr.write(`smoothctl: ${escapeControl(err.message)}\n`);
     return EXIT.UNREACHABLE;
   }
   if (err instanceof RpcCallError) {
     const name = errorInfo(err.code)?.name;
-    io.stderr.write(`smoothctl: ${what} failed: ${err.message}${name ? ` (${name})` : ''}\n`);
+    io.stderr.write(`smoothctl: ${what} failed: ${escapeControl(err.message)}${name ? ` (${name})` : ''}\n`);
     return exitCodeForError(err.code);
   }
   if (err instanceof ControlClientError) {
-    io.stderr.write(`smoothctl: ${err.message}\n`);
+    io.stderr.write(`smoothctl: ${escapeControl(err.message)}\n`);
     return EXIT.UNREACHABLE;
   }
   io.stderr.write(`smoothctl: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
@@ -740,7 +749,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     parsed = parseArgs(argv);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`smoothctl: ${err.message}; see smoothctl --help\n`);
+      io.stderr.write(`smoothctl: ${escapeControl(err.message)}; see smoothctl --help\n`);
       return EXIT.USAGE;
     }
     return reportError(io, err, null, 'smoothctl');
@@ -752,7 +761,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
       return EXIT.OK;
     } catch (err) {
       if (err instanceof UsageError) {
-        io.stderr.write(`smoothctl: ${err.message}; see smoothctl --help\n`);
+        io.stderr.write(`smoothctl: ${escapeControl(err.message)}; see smoothctl --help\n`);
         return EXIT.USAGE;
       }
       return reportError(io, err, null, 'help');
@@ -767,7 +776,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     socket = resolveSocketPath({ flag: parsed.socket, env: io.env, uid: io.uid, cwd: io.cwd });
   } catch (err) {
     if (err instanceof SocketPathError) {
-      io.stderr.write(`smoothctl: ${err.message}\n`);
+      io.stderr.write(`smoothctl: ${escapeControl(err.message)}\n`);
       return EXIT.USAGE;
     }
     return reportError(io, err, null, command.name);

@@ -16,6 +16,7 @@ import type { Effect, GenerationSpec, MachineEvent, MachineState, ProgressEvent,
 import { SocketTable } from './sockets.js';
 import { startWorker, type RunningWorker } from './spawn.js';
 import { WorkerNotifySockets, workerOwner } from './notify-socket.js';
+import { StatusCoalescer } from './status-coalescer.js';
 
 export interface Clock {
   now(): number;
@@ -118,10 +119,12 @@ export class Runtime {
   private readonly notifySockets: WorkerNotifySockets;
   private processed = 0;
   private readonly step: typeof step;
+  private readonly statuses: StatusCoalescer;
 
   constructor(private readonly opts: RuntimeOptions) {
     this.clock = opts.clock ?? realClock;
     this.step = opts.step ?? step;
+    this.statuses = new StatusCoalescer((workerId, text) => this.dispatch({ type: 'worker.status', workerId, text }), this.clock);
     this.log = opts.logger;
     this.state = initialState(opts.config, opts.specs, { platform: opts.platform ?? process.platform, now: this.clock.now() });
     this.exited = new Promise((r) => (this.exitResolve = r));
@@ -331,6 +334,7 @@ export class Runtime {
           this.requests.delete(id);
         }
         this.notifySockets.closeAll();
+        this.statuses.closeAll();
         this.opts.onState?.(this.state, e);
         this.exitResolve(e.code);
         return;
@@ -354,7 +358,7 @@ export class Runtime {
     const id = e.workerId;
     // Readiness and STATUS come over IPC or the worker's own NOTIFY_SOCKET; both end here.
     const onReady = (): void => this.dispatch({ type: 'worker.ready', workerId: id });
-    const onStatus = (text: string): void => this.dispatch({ type: 'worker.status', workerId: id, text });
+    const onStatus = (text: string): void => this.statuses.push(id, text);
     let notify: { path: string; close(): void } | undefined;
     if (e.spec.ready.kind === 'notify') {
       const n = this.notifySockets.openFor(id, workerOwner(e.spec), {
