@@ -357,7 +357,10 @@ export class Runtime {
     }
     const id = e.workerId;
     // Readiness and STATUS come over IPC or the worker's own NOTIFY_SOCKET; both end here.
-    const onReady = (): void => this.dispatch({ type: 'worker.ready', workerId: id });
+    const onReady = (): void => {
+      this.statuses.flush(id);
+      this.dispatch({ type: 'worker.ready', workerId: id });
+    };
     const onStatus = (text: string): void => this.statuses.push(id, text);
     let notify: { path: string; close(): void } | undefined;
     if (e.spec.ready.kind === 'notify') {

@@ -8,7 +8,8 @@
  * delivered when the interval ends. So a worker gets at most one delivery per
  * interval and its last text is always delivered (at most `intervalMs` late).
  * An entry removes itself one quiet interval after its last delivery, so
- * workers that come and go leave nothing behind.
+ * workers that come and go leave nothing behind. Readiness flushes the
+ * pending text first, so the state machine sees the text sent with READY=1.
  */
 
 export interface CoalescerTimers {
@@ -41,6 +42,20 @@ export class StatusCoalescer {
       return;
     }
     this.entries.set(workerId, { pending: null, timer: this.arm(workerId) });
+    this.deliver(workerId, text);
+  }
+
+  /**
+   * Delivers the worker's pending update now, if any (smoothd calls it when the
+   * worker becomes ready, so `READY=1\nSTATUS=serving` shows "serving" at once).
+   */
+  flush(workerId: number): void {
+    const entry = this.entries.get(workerId);
+    if (!entry || entry.pending === null) return;
+    const text = entry.pending;
+    entry.pending = null;
+    this.timers.clearTimeout(entry.timer);
+    entry.timer = this.arm(workerId);
     this.deliver(workerId, text);
   }
 

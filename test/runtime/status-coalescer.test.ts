@@ -75,6 +75,27 @@ describe('StatusCoalescer', () => {
     expect(got.at(-1)).toBe('1:later');
   });
 
+  it('flush delivers the pending text at once (readiness) and starts a new interval', () => {
+    const t = fakeTimers();
+    const got: Array<[number, string]> = [];
+    const c = new StatusCoalescer((_id, text) => got.push([t.now(), text]), t);
+    c.push(1, 'warming up');
+    t.advance(10);
+    c.push(1, 'serving');
+    c.flush(1);
+    expect(got).toEqual([
+      [0, 'warming up'],
+      [10, 'serving'],
+    ]);
+    c.push(1, 'busy');
+    t.advance(249);
+    expect(got).toHaveLength(2);
+    t.advance(1);
+    expect(got.at(-1)).toEqual([260, 'busy']);
+    c.flush(2); // nothing pending for an unknown worker: no delivery
+    expect(got).toHaveLength(3);
+  });
+
   it('closeAll drops pending updates and timers', () => {
     const t = fakeTimers();
     const got: string[] = [];
