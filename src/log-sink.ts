@@ -7,8 +7,9 @@
  * restarts and the systemd watchdog all run on the same loop. So lines are
  * written with a non-blocking write; what the reader does not take yet waits
  * in a buffer bounded in bytes (4 MiB by default); a line that does not fit is
- * dropped whole and counted, and once the reader has taken everything again
- * one warning says how many lines were lost.
+ * dropped whole and counted, and so is every line after it until the reader
+ * has taken the whole buffer; then one warning says how many lines were lost,
+ * at the place in the log where they are missing.
  *
  * How fd 1 is written:
  * - a pipe or socket (journald, `| less`): Node puts it in O_NONBLOCK when
@@ -135,6 +136,13 @@ export class StdoutSink {
 
   /** pino's destination interface: one record (a JSON line ending in a newline). */
   write(line: string): boolean {
+    // Once a line is dropped, every line is until the reader has taken the whole buffer: the
+    // warning then stands exactly where lines are missing.
+    if (this.dropping > 0) {
+      this.dropping += 1;
+      this.droppedTotal += 1;
+      return true;
+    }
     const buf = this.render(line);
     if (this.queued + buf.length > this.maxBytes) {
       this.dropping += 1;
