@@ -14,7 +14,7 @@ import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { ConfigError, type Config } from '../config/types.js';
 import { bindListen, controlHandlers, loadDaemonConfig, reloadLoader, resolveSpecs } from '../daemon.js';
 import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
-import { currentUid, resolveSocketPath } from '../paths.js';
+import { checkSocketPath, currentUid, ensurePrivateSocketFolder, resolveSocketPathWithSource } from '../paths.js';
 import { Runtime } from '../runtime/runtime.js';
 import { inheritedSystemdSockets, SocketTable } from '../runtime/sockets.js';
 import { findSetpriv } from '../runtime/spawn.js';
@@ -159,18 +159,28 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   let socketPath: string;
+  let privateFolder: boolean;
   try {
-    socketPath = resolveSocketPath({ flag: args.socket, env: process.env, uid: currentUid() });
+    const resolved = resolveSocketPathWithSource({ flag: args.socket, env: process.env, uid: currentUid() });
+    socketPath = checkSocketPath(resolved.path);
+    privateFolder = resolved.source === 'tmp';
   } catch (err) {
     process.stderr.write(`smoothd: ${(err as Error).message}\n`);
     return EXIT_USAGE;
   }
 
   const log = await createLogger(args.logLevel, args.logFormat);
-  return run(config, socketPath, log);
+  return run(config, socketPath, privateFolder, log);
 }
 
-async function run(config: Config, socketPath: string, log: Logger): Promise<number> {
+async function run(config: Config, socketPath: string, privateFolder: boolean, log: Logger): Promise<number> {
+  // The /tmp/smoothd-$UID fallback can be planted by another user: check it before anything connects there.
+  const folderProblem = privateFolder ? ensurePrivateSocketFolder(dirname(socketPath), currentUid()) : null;
+  if (folderProblem !== null) {
+    log.fatal(folderProblem);
+    process.stderr.write(`smoothd: ${folderProblem}\n`);
+    return EXIT_START_FAILED;
+  }
   // Another smoothd on this control socket: refuse before touching any port it may hold.
   const { probeControlSocket } = await import('../control/client.js');
   if ((await probeControlSocket(socketPath)) === 'answering') {
@@ -183,7 +193,7 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
   let specs;
   try {
     specs = await resolveSpecs(config);
-    bindListen(config, sockets);
+    await bindListen(config, sockets);
   } catch (err) {
     sockets.closeAll();
     if (err instanceof ConfigError) {
@@ -219,6 +229,7 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
       path: socketPath,
       mode: config.socketMode,
       group: config.socketGroup,
+      privateFolder,
       handlers: controlHandlers(runtime, log),
       logger: log,
       ...controlTestOverrides(process.env),
