@@ -43,7 +43,7 @@ export async function resolveSpecs(config: Config): Promise<Record<string, Gener
 }
 
 /** Binds the config's listen addresses not held yet, refusing overlaps with held ones. */
-export function bindListen(config: Config, sockets: SocketTable): void {
+export async function bindListen(config: Config, sockets: SocketTable): Promise<void> {
   const issues: ConfigIssue[] = [];
   for (const g of config.groups) {
     g.listen.forEach((entry, i) => {
@@ -61,7 +61,7 @@ export function bindListen(config: Config, sockets: SocketTable): void {
   }
   if (issues.length > 0) throw new ConfigError(config.path, issues);
   try {
-    sockets.bindAll(config.groups.flatMap((g) => g.listen));
+    await sockets.bindAll(config.groups.flatMap((g) => g.listen));
   } catch (err) {
     if (err instanceof ListenError) throw new ConfigError(config.path, [{ path: 'listen', message: err.message }]);
     throw err;
@@ -86,7 +86,7 @@ export function reloadLoader(configPath: string) {
   return async (sockets: SocketTable): Promise<{ config: Config; specs: Record<string, GenerationSpec> }> => {
     const config = await loadDaemonConfig(configPath);
     const specs = await resolveSpecs(config);
-    bindListen(config, sockets);
+    await bindListen(config, sockets);
     return { config, specs };
   };
 }

@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
+  assertPrivateSocket,
   callRpc,
   ConnectionLostError,
   ControlClientError,
@@ -30,7 +31,7 @@ import {
 import { ERROR_TABLE, EXIT, errorInfo, exitCodeForError } from '../control/errors.js';
 import { GROUP_NAME_PATTERN, PROGRESS_NOTIFICATION } from '../control/methods.js';
 import type { ReloadReport, StatusDocument, WorkerStatus } from '../supervisor/report.js';
-import { currentUid, resolveSocketPath, SocketPathError } from '../paths.js';
+import { checkSocketPath, currentUid, resolveSocketPathWithSource, SocketPathError } from '../paths.js';
 import type { ProgressSink } from './progress.js';
 import { closestKey } from '../suggest.js';
 import { escapeControl, terminalSafeJson } from './escape.js';
@@ -772,8 +773,11 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     return EXIT.OK;
   }
   let socket: string;
+  let privateFolder: boolean;
   try {
-    socket = resolveSocketPath({ flag: parsed.socket, env: io.env, uid: io.uid, cwd: io.cwd });
+    const resolved = resolveSocketPathWithSource({ flag: parsed.socket, env: io.env, uid: io.uid, cwd: io.cwd });
+    socket = checkSocketPath(resolved.path);
+    privateFolder = resolved.source === 'tmp';
   } catch (err) {
     if (err instanceof SocketPathError) {
       io.stderr.write(`smoothctl: ${escapeControl(err.message)}\n`);
@@ -784,6 +788,8 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
   const timeoutMs = parsed.timeoutMs ?? (command.name === 'status' ? 10_000 : undefined);
   const ctx: Ctx = { io, socket, timeoutMs, deadline: timeoutMs === undefined ? undefined : io.now() + timeoutMs };
   try {
+    // The /tmp/smoothd-$UID fallback can be planted by another user: talk only to our own socket there.
+    if (privateFolder) assertPrivateSocket(socket, io.uid);
     switch (command.name) {
       case 'reload':
       case 'restart':

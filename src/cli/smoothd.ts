@@ -14,7 +14,7 @@ import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { ConfigError, type Config } from '../config/types.js';
 import { bindListen, controlHandlers, loadDaemonConfig, reloadLoader, resolveSpecs } from '../daemon.js';
 import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
-import { currentUid, resolveSocketPath } from '../paths.js';
+import { checkSocketPath, currentUid, ensurePrivateSocketFolder, resolveSocketPathWithSource } from '../paths.js';
 import { Runtime } from '../runtime/runtime.js';
 import { inheritedSystemdSockets, SocketTable } from '../runtime/sockets.js';
 import { findSetpriv } from '../runtime/spawn.js';
@@ -159,15 +159,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   let socketPath: string;
+  let privateFolder: boolean;
   try {
-    socketPath = resolveSocketPath({ flag: args.socket, env: process.env, uid: currentUid() });
+    const resolved = resolveSocketPathWithSource({ flag: args.socket, env: process.env, uid: currentUid() });
+    socketPath = checkSocketPath(resolved.path);
+    privateFolder = resolved.source === 'tmp';
   } catch (err) {
     process.stderr.write(`smoothd: ${(err as Error).message}\n`);
     return EXIT_USAGE;
   }
 
   const log = await createLogger(args.logLevel, args.logFormat);
-  return run(config, socketPath, log);
+  return run(config, socketPath, privateFolder, log);
 }
 
 /**
@@ -234,10 +237,10 @@ class DaemonSignals {
   }
 }
 
-async function run(config: Config, socketPath: string, log: Logger): Promise<number> {
+async function run(config: Config, socketPath: string, privateFolder: boolean, log: Logger): Promise<number> {
   const signals = new DaemonSignals(log);
   try {
-    return await runDaemon(config, socketPath, log, signals);
+    return await runDaemon(config, socketPath, privateFolder, log, signals);
   } finally {
     signals.close();
   }
@@ -248,7 +251,14 @@ function stoppedWhileStarting(log: Logger): number {
   return EXIT_OK;
 }
 
-async function runDaemon(config: Config, socketPath: string, log: Logger, signals: DaemonSignals): Promise<number> {
+async function runDaemon(config: Config, socketPath: string, privateFolder: boolean, log: Logger, signals: DaemonSignals): Promise<number> {
+  // The /tmp/smoothd-$UID fallback can be planted by another user: check it before anything connects there.
+  const folderProblem = privateFolder ? ensurePrivateSocketFolder(dirname(socketPath), currentUid()) : null;
+  if (folderProblem !== null) {
+    log.fatal(folderProblem);
+    process.stderr.write(`smoothd: ${folderProblem}\n`);
+    return EXIT_START_FAILED;
+  }
   // Another smoothd on this control socket: refuse before touching any port it may hold.
   const { probeControlSocket } = await import('../control/client.js');
   if ((await probeControlSocket(socketPath)) === 'answering') {
@@ -266,7 +276,7 @@ async function runDaemon(config: Config, socketPath: string, log: Logger, signal
       sockets.closeAll();
       return stoppedWhileStarting(log);
     }
-    bindListen(config, sockets);
+    await bindListen(config, sockets);
   } catch (err) {
     sockets.closeAll();
     if (err instanceof ConfigError) {
@@ -302,6 +312,7 @@ async function runDaemon(config: Config, socketPath: string, log: Logger, signal
       path: socketPath,
       mode: config.socketMode,
       group: config.socketGroup,
+      privateFolder,
       handlers: controlHandlers(runtime, log),
       logger: log,
       ...controlTestOverrides(process.env),

@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, open, readFile, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import {
   type Document,
@@ -30,6 +30,12 @@ const FALLBACK_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 const EXAMPLE = 'groups: { web: { command: [node, server.js] } }';
 
+/** A config larger than this is refused before it is parsed (a mistaken --config, a log file, /dev/zero). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** Most alias references (`*name`) one document may use; yaml's own guard against alias bombs. */
+const MAX_ALIAS_COUNT = 100;
+
 /**
  * Reads, parses and validates a config file. Throws ConfigError (exit 78)
  * when the file is missing, unreadable, not YAML or not a valid config.
@@ -40,13 +46,29 @@ export async function loadConfig(file: string): Promise<Config> {
   return parseConfigText(text, path);
 }
 
-/** Parses and validates config text; `file` names it in messages and anchors relative paths. */
+/**
+ * Parses and validates config text; `file` names it in messages and anchors
+ * relative paths. Throws only ConfigError, whatever the text: the yaml
+ * library rejects some documents late, with plain errors (`<<: 5`, alias
+ * bombs), and those become ConfigErrors too (exit 78, never a stack trace).
+ */
 export function parseConfigText(text: string, file: string): Config {
   const path = resolve(file);
+  try {
+    return parseAndValidate(text, path);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(path, [{ path: '', message: describeLateYamlError(error) }]);
+  }
+}
+
+function parseAndValidate(text: string, path: string): Config {
   const fail = (message: string): never => {
     throw new ConfigError(path, [{ path: '', message }]);
   };
   if (text.trim() === '') fail(`the config file is empty; it needs at least ${EXAMPLE}`);
+  const nul = text.indexOf('\0');
+  if (nul >= 0) fail(`the config holds a NUL byte (character ${nul + 1}): it is not a text file; a config is YAML text, e.g. ${EXAMPLE}`);
 
   const lineCounter = new LineCounter();
   // merge: `<<: *web` lets one group reuse another's settings.
@@ -60,15 +82,87 @@ export function parseConfigText(text: string, file: string): Config {
   if (doc.contents === null) fail(`the config file has only comments; it needs at least ${EXAMPLE}`);
 
   keepSourceText(doc);
-  return validateConfig(doc.toJS({ mapAsMap: true }), path);
+  return validateConfig(doc.toJS({ mapAsMap: true, maxAliasCount: MAX_ALIAS_COUNT }), path);
 }
 
+/** What the yaml library says when it gives up while building values (no position is known then). */
+function describeLateYamlError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/alias count/i.test(message)) {
+    return (
+      `the YAML uses aliases (*name) so often that expanding them would explode (over ${MAX_ALIAS_COUNT} ` +
+      `alias uses, the guard against "alias bombs"); write the repeated values out or use fewer aliases`
+    );
+  }
+  if (/merge/i.test(message)) {
+    return `YAML merge error: ${message}; a merge key takes a map or an alias of one, e.g. \`<<: *web\` where \`web: &web {...}\``;
+  }
+  return `the YAML cannot be read as values: ${message}; fix the document (anchors, aliases and merge keys are the usual cause)`;
+}
+
+/**
+ * Reads the file as UTF-8 text. Refused with a ConfigError: anything that is
+ * not a regular file (a folder, a FIFO, a device), a file over
+ * MAX_CONFIG_BYTES, bytes that are not UTF-8.
+ */
 async function readConfigText(path: string): Promise<string> {
+  let bytes: Buffer;
   try {
-    return await readFile(path, 'utf8');
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+    const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const info = await handle.stat();
+      if (info.isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
+      if (!info.isFile()) {
+        throw new ConfigError(path, [
+          {
+            path: '',
+            message:
+              `${path} is ${fileKind(info)}, not a regular file; smoothd reads the config again at every reload, ` +
+              'so pass a file with --config FILE',
+          },
+        ]);
+      }
+      if (info.size > MAX_CONFIG_BYTES) throw tooLarge(path, info.size);
+      const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+      let length = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+        if (length > MAX_CONFIG_BYTES) throw tooLarge(path, length);
+      }
+      bytes = buffer.subarray(0, length);
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     throw new ConfigError(path, [{ path: '', message: describeReadError(error, path) }]);
   }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigError(path, [
+      { path: '', message: `${path} is not UTF-8 text (is it a binary file?); a config is YAML text, e.g. ${EXAMPLE}` },
+    ]);
+  }
+}
+
+function tooLarge(path: string, size: number): ConfigError {
+  return new ConfigError(path, [
+    {
+      path: '',
+      message: `${path} is ${size} bytes or more, over the ${MAX_CONFIG_BYTES}-byte limit for a config; is --config pointing at the right file?`,
+    },
+  ]);
+}
+
+function fileKind(info: import('node:fs').Stats): string {
+  if (info.isFIFO()) return 'a FIFO (named pipe)';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  if (info.isSocket()) return 'a socket';
+  return 'not a regular file';
 }
 
 function describeReadError(error: unknown, path: string): string {

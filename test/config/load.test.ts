@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -323,5 +324,63 @@ describe('loadConfig: YAML conveniences', () => {
       ['web', 'web.js', 4, 10_000, { PORT: '01' }],
       ['api', 'api.js', 4, 10_000, { PORT: '01' }],
     ]);
+  });
+});
+
+describe('loadConfig: every unreadable config is a ConfigError', () => {
+  const late = (text: string): string => {
+    const issues = textIssues(text);
+    expect(issues).toHaveLength(1);
+    return issues[0]!.message;
+  };
+
+  it('refuses a merge key that does not name a map (`<<: 5`), saying what it takes', () => {
+    expect(late('groups:\n  web:\n    <<: 5\n    command: [sleep, "10"]\n')).toMatch(/merge error.*<<: \*web/);
+  });
+
+  it('refuses an alias bomb', () => {
+    const text = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+      'e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]',
+      'groups: {}',
+    ].join('\n');
+    expect(late(text)).toMatch(/alias bombs/);
+  });
+
+  it('refuses more than 100 alias merges', () => {
+    const lines = ['base: &b { command: [sleep, "1"] }', 'groups:'];
+    for (let i = 0; i < 101; i++) lines.push(`  g${i}: { <<: *b }`);
+    expect(late(lines.join('\n'))).toMatch(/over 100 alias uses/);
+  });
+
+  it('refuses a NUL byte and bytes that are not UTF-8', async () => {
+    expect(late('groups:\0\n')).toMatch(/NUL byte.*not a text file/);
+    const file = join(dir, 'binary.yaml');
+    await writeFile(file, Buffer.from([0x67, 0x72, 0xff, 0xfe, 0x80, 0x0a]));
+    expect((await loadIssues(file))[0]!.message).toMatch(/is not UTF-8 text \(is it a binary file\?\)/);
+  });
+
+  it('refuses a file over 1 MiB before parsing it', async () => {
+    const file = await write('huge.yaml', `groups: {}\n# ${'x'.repeat(1024 * 1024)}\n`);
+    expect((await loadIssues(file))[0]!.message).toMatch(/over the 1048576-byte limit/);
+  });
+
+  it('refuses a FIFO and a device without waiting on them', async () => {
+    const fifo = join(dir, 'config.fifo');
+    await new Promise<void>((done, fail) =>
+      execFile('mkfifo', [fifo], (err) => (err ? fail(err) : done())),
+    );
+    expect((await loadIssues(fifo))[0]!.message).toMatch(/is a FIFO \(named pipe\), not a regular file/);
+    expect((await loadIssues('/dev/zero'))[0]!.message).toMatch(/is a device, not a regular file/);
+  });
+
+  it('refuses an empty file, a folder and a document that is not a map', async () => {
+    expect((await loadIssues(await write('empty.yaml', '')))[0]!.message).toMatch(/is empty/);
+    expect((await loadIssues(dir))[0]!.message).toMatch(/is a folder/);
+    expect(late('- web\n- api\n')).toMatch(/expected a map/);
+    expect(late('just text\n')).toMatch(/expected a map/);
   });
 });
