@@ -106,6 +106,8 @@ export interface FakeProcess {
   lingering: boolean;
   /** The machine has handled the news that the whole group is gone (an exit without `lingering`, `worker.gone`). */
   gone: boolean;
+  /** The straggler got the stop signal with the rest of the group. */
+  stragglerStopping: boolean;
   signals: NodeJS.Signals[];
   behavior: Behavior;
 }
@@ -268,6 +270,7 @@ export class World {
       alive: behavior.spawnFails === null,
       lingering: false,
       gone: false,
+      stragglerStopping: false,
       signals: [],
       behavior,
     };
@@ -313,6 +316,7 @@ export class World {
       this.exitLater(p, 0, null, 'SIGKILL', false);
       return;
     }
+    if (sig === p.spec.stopSignal) p.stragglerStopping = true;
     if (sig === p.spec.stopSignal && !p.behavior.ignoreStop) this.exitLater(p, p.behavior.drainMs, 0, null);
   }
 
@@ -338,6 +342,8 @@ export class World {
     p.alive = false;
     const lingering = straggle && p.behavior.straggler !== 'none';
     if (lingering) p.lingering = true;
+    // A draining straggler that already got the stop signal leaves after its own drain.
+    if (lingering && p.stragglerStopping && p.behavior.straggler === 'drains') this.goneLater(p, Math.max(1, p.behavior.drainMs));
     return { type: 'worker.exited', workerId: p.workerId, code, signal, stderrTail: p.behavior.stderr, ...(lingering ? { lingering } : {}) };
   }
 
