@@ -29,8 +29,25 @@ export function parseStat(text: string): ProcStat | null {
   return { pid, state, pgrp };
 }
 
+/**
+ * False when the kernel knows no process at all in group `pgid` (signal 0 sends
+ * nothing): then /proc need not be read, which is the common case when a
+ * worker exits. True means members, possibly only zombies.
+ */
+function anyProcessIn(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // members owned by another user
+  }
+}
+
+const exited = (state: string): boolean => state === 'Z' || state === 'X';
+
 /** Pids of the members of process group `pgid` that have not exited; zombies (state Z) count as gone (DESIGN §9). */
 export function groupMembers(pgid: number, procRoot = '/proc'): number[] {
+  if (procRoot === '/proc' && !anyProcessIn(pgid)) return [];
   let names: string[];
   try {
     names = fs.readdirSync(procRoot);
@@ -47,9 +64,25 @@ export function groupMembers(pgid: number, procRoot = '/proc'): number[] {
       continue; // exited while we looked
     }
     const st = parseStat(text);
-    if (st && st.pgrp === pgid && st.state !== 'Z' && st.state !== 'X') members.push(st.pid);
+    if (st && st.pgrp === pgid && !exited(st.state)) members.push(st.pid);
   }
   return members;
+}
+
+/**
+ * Members of `pgid`, looking first at the `known` ones (a few reads): the whole
+ * of /proc is read only when none of them is left, to find members forked since.
+ */
+export function membersSince(pgid: number, known: readonly number[]): number[] {
+  const left = known.filter((pid) => {
+    try {
+      const st = parseStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      return st !== null && st.pgrp === pgid && !exited(st.state);
+    } catch {
+      return false;
+    }
+  });
+  return left.length > 0 ? left : groupMembers(pgid);
 }
 
 /**
@@ -58,6 +91,10 @@ export function groupMembers(pgid: number, procRoot = '/proc'): number[] {
  */
 export function signalGroupIfMembers(pgid: number, sig: NodeJS.Signals, members: (pgid: number) => number[] = groupMembers): boolean {
   if (members(pgid).length === 0) return false;
+  return signalGroup(pgid, sig);
+}
+
+function signalGroup(pgid: number, sig: NodeJS.Signals): boolean {
   try {
     process.kill(-pgid, sig);
     return true;
@@ -71,6 +108,7 @@ export interface LingeringOptions {
   onGone(workerId: number): void;
   /** Poll interval while some group lingers. */
   intervalMs?: number;
+  /** Members of a group (tests pass a fake; default: /proc). */
   members?: (pgid: number) => number[];
 }
 
@@ -79,20 +117,20 @@ export interface LingeringOptions {
  * only while at least one group lingers; nothing runs otherwise.
  */
 export class LingeringGroups {
-  private readonly groups = new Map<number, number>(); // workerId -> pgid
+  /** workerId -> its group id and the members last seen. */
+  private readonly groups = new Map<number, { pgid: number; known: number[] }>();
   private timer: NodeJS.Timeout | null = null;
   private readonly intervalMs: number;
-  private readonly members: (pgid: number) => number[];
 
   constructor(private readonly opts: LingeringOptions) {
     this.intervalMs = opts.intervalMs ?? 150;
-    this.members = opts.members ?? groupMembers;
   }
 
   /** The leader of `workerId` (pid = pgid) has exited: true if its group still has members, which are then watched. */
   leaderExited(workerId: number, pgid: number): boolean {
-    if (this.members(pgid).length === 0) return false;
-    this.groups.set(workerId, pgid);
+    const known = (this.opts.members ?? groupMembers)(pgid);
+    if (known.length === 0) return false;
+    this.groups.set(workerId, { pgid, known });
     this.schedule();
     return true;
   }
@@ -103,9 +141,9 @@ export class LingeringGroups {
 
   /** Signals a lingering group after checking it still has members; an empty one is reported gone instead. */
   signal(workerId: number, sig: NodeJS.Signals): void {
-    const pgid = this.groups.get(workerId);
-    if (pgid === undefined) return;
-    if (!signalGroupIfMembers(pgid, sig, this.members)) this.gone(workerId);
+    const g = this.groups.get(workerId);
+    if (!g) return;
+    if (!this.stillThere(g) || !signalGroup(g.pgid, sig)) this.gone(workerId);
   }
 
   /** Stops watching (smoothd exits). */
@@ -113,6 +151,12 @@ export class LingeringGroups {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.groups.clear();
+  }
+
+  /** True while the group has members; remembers them for the next, cheaper look. */
+  private stillThere(g: { pgid: number; known: number[] }): boolean {
+    g.known = this.opts.members ? this.opts.members(g.pgid) : membersSince(g.pgid, g.known);
+    return g.known.length > 0;
   }
 
   private gone(workerId: number): void {
@@ -124,9 +168,7 @@ export class LingeringGroups {
     if (this.timer || this.groups.size === 0) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      for (const [workerId, pgid] of [...this.groups]) {
-        if (this.members(pgid).length === 0) this.gone(workerId);
-      }
+      for (const [workerId, g] of [...this.groups]) if (!this.stillThere(g)) this.gone(workerId);
       this.schedule();
     }, this.intervalMs);
   }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LingeringGroups, groupMembers, parseStat, signalGroupIfMembers } from '../../src/runtime/procgroup.js';
+import { LingeringGroups, groupMembers, membersSince, parseStat, signalGroupIfMembers } from '../../src/runtime/procgroup.js';
 
 const started: number[] = [];
 afterEach(() => {
@@ -64,7 +64,11 @@ describe('groupMembers', () => {
     const child = spawn('/bin/sh', ['-c', 'sleep 30 & wait'], { detached: true, stdio: 'ignore' });
     started.push(child.pid!);
     await new Promise((r) => setTimeout(r, 100));
-    expect(groupMembers(child.pid!).length).toBe(2);
+    const both = groupMembers(child.pid!);
+    expect(both.length).toBe(2);
+    // Known members are checked first; when none is left, /proc is read again to find the others.
+    expect(membersSince(child.pid!, [both[1]!])).toEqual([both[1]]);
+    expect(membersSince(child.pid!, [2 ** 22 + 1]).sort()).toEqual([...both].sort());
     const exited = new Promise((r) => child.once('exit', r));
     process.kill(-child.pid!, 'SIGKILL');
     await exited;
