@@ -15,6 +15,7 @@ import { buildStatus } from '../supervisor/status.js';
 import type { Effect, GenerationSpec, MachineEvent, MachineState, ProgressEvent, RefusalKind } from '../supervisor/types.js';
 import { SocketTable } from './sockets.js';
 import { startWorker, type RunningWorker } from './spawn.js';
+import { LingeringGroups } from './procgroup.js';
 import { WorkerNotifySockets, workerOwner } from './notify-socket.js';
 import { StatusCoalescer } from './status-coalescer.js';
 
@@ -117,6 +118,8 @@ export class Runtime {
   readonly ready: Promise<void>;
   private readyResolve!: () => void;
   private readonly notifySockets: WorkerNotifySockets;
+  /** Process groups whose leader exited while other members live on (DESIGN §13). */
+  private readonly lingering = new LingeringGroups({ onGone: (workerId) => this.dispatch({ type: 'worker.gone', workerId }) });
   private processed = 0;
   private readonly step: typeof step;
   private readonly statuses: StatusCoalescer;
@@ -264,7 +267,9 @@ export class Runtime {
       case 'spawn':
         return this.spawn(e);
       case 'signal': {
-        this.procs.get(e.workerId)?.signal(e.signal);
+        const p = this.procs.get(e.workerId);
+        if (p) p.signal(e.signal);
+        else this.lingering.signal(e.workerId, e.signal);
         return;
       }
       case 'timer.set': {
@@ -335,6 +340,7 @@ export class Runtime {
         }
         this.notifySockets.closeAll();
         this.statuses.closeAll();
+        this.lingering.close();
         this.opts.onState?.(this.state, e);
         this.exitResolve(e.code);
         return;
@@ -394,7 +400,9 @@ export class Runtime {
         onExit: (code, signal, stderrTail) => {
           this.procs.delete(id);
           notify?.close();
-          this.dispatch({ type: 'worker.exited', workerId: id, code, signal, stderrTail });
+          // The leader's pid is its process group's id; other members may live on.
+          const lingering = running instanceof Error ? false : this.lingering.leaderExited(id, running.pid);
+          this.dispatch({ type: 'worker.exited', workerId: id, code, signal, stderrTail, ...(lingering ? { lingering } : {}) });
         },
       },
     );

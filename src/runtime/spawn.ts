@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { GenerationSpec } from '../supervisor/types.js';
 import { LineSplitter } from './lines.js';
+import { signalGroupIfMembers } from './procgroup.js';
 
 /** Makes LISTEN_PID the worker's own pid: `$$` of this shell is the pid the command keeps after exec (DESIGN §9). */
 const EXEC_WRAPPER = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
@@ -39,7 +40,7 @@ export interface WorkerCallbacks {
 export interface RunningWorker {
   pid: number;
   child: ChildProcess;
-  /** Signals the worker's whole process group. */
+  /** Signals the worker's whole process group (after its leader exited, only while the group has members). */
   signal(sig: NodeJS.Signals): void;
 }
 
@@ -173,6 +174,12 @@ export function startWorker(l: WorkerLaunch, log: Logger, cb: WorkerCallbacks): 
     pid,
     child,
     signal(sig) {
+      // Once the leader has been reaped its pid may be reused, and so may the group id
+      // when the group is empty: signal the group only while /proc shows members.
+      if (child.exitCode !== null || child.signalCode !== null) {
+        signalGroupIfMembers(pid, sig);
+        return;
+      }
       try {
         process.kill(-pid, sig);
       } catch {

@@ -31,6 +31,8 @@ import type {
 export const BACKOFF_RESET_MS = 60_000;
 /** Lines of stderr kept for failure reports. */
 export const STDERR_TAIL_LINES = 20;
+/** Status text of a worker whose leader exited while its process group lives on. */
+export const LINGERING_TEXT = 'leader exited; waiting for the rest of its process group';
 
 export function idleReport(): ReloadReport {
   return {
@@ -198,7 +200,9 @@ class Stepper {
         return;
       }
       case 'worker.exited':
-        return this.onExited(e.workerId, e.code, e.signal, e.stderrTail, null);
+        return this.onExited(e.workerId, e.code, e.signal, e.stderrTail, null, e.lingering ?? false);
+      case 'worker.gone':
+        return this.onGone(e.workerId);
       case 'timer':
         return this.onTimer(e.key);
       case 'reload.request':
@@ -311,14 +315,24 @@ class Stepper {
     }
   }
 
-  private onExited(id: number, code: number | null, signal: string | null, stderrTail: string[], spawnError: string | null): void {
+  private onExited(id: number, code: number | null, signal: string | null, stderrTail: string[], spawnError: string | null, lingering = false): void {
     const w = this.worker(id);
-    if (!w) return;
+    if (!w || w.leaderExit) return;
+    const planned = w.phase === 'stopping';
+    if (lingering && planned) {
+      // Still stopping: the kill timer stays armed, and a reload that retired it waits.
+      w.leaderExit = { code, signal, crash: false };
+      w.statusText = LINGERING_TEXT;
+      this.log('warn', "worker's leader exited but its process group lives on; waiting for it", { group: w.group, workerId: id, pid: w.pid, code, signal });
+      return;
+    }
     this.s.workers = this.s.workers.filter((x) => x.id !== id);
     for (const k of ['ready', 'readyTimeout', 'kill']) this.clearTimer(`${k}:${id}`);
+    // A crash whose process group lives on: the slot is handled as a crash below, and the
+    // rest of the group is stopped (stop signal, SIGKILL at stopTimeout) as a stopping worker.
+    if (lingering) this.stopLeftover(w, code, signal);
     const g = this.group(w.group);
     const how = spawnError ?? describeExit(code, signal);
-    const planned = w.phase === 'stopping';
     const reason = planned ? (w.killed ? 'killed after stopTimeout' : `stopped (${w.stopReason ?? 'requested'})`) : how;
     const exit: ExitInfo = { code, signal, at: new Date(this.now).toISOString(), reason };
     const slot = g?.slots[w.slot];
@@ -350,6 +364,27 @@ class Stepper {
     if (this.s.daemon === 'stopping' || !g || !slot) return;
     if (g.rollTarget !== null) return; // the roll refills the slot with the new generation
     this.backoff(g, w.slot);
+  }
+
+  private stopLeftover(w: WorkerRecord, code: number | null, signal: string | null): void {
+    const rest: WorkerRecord = { ...w, leaderExit: { code, signal, crash: true }, statusText: LINGERING_TEXT };
+    this.s.workers.push(rest);
+    this.stopWorker(rest, 'its leader exited; stopping the rest of its process group');
+  }
+
+  /** The process group of a worker whose leader had exited is empty now. */
+  private onGone(id: number): void {
+    const w = this.worker(id);
+    if (!w || !w.leaderExit) return;
+    const { code, signal, crash } = w.leaderExit;
+    w.leaderExit = null;
+    if (!crash) return this.onExited(id, code, signal, [], null);
+    // The crash was handled when the leader exited; the slot's lastExit keeps it.
+    this.s.workers = this.s.workers.filter((x) => x.id !== id);
+    this.clearTimer(`kill:${id}`);
+    this.log('info', 'the rest of a crashed worker\'s process group has exited', { group: w.group, workerId: id, pid: w.pid, killed: w.killed });
+    const g = this.group(w.group);
+    if (g && g.rollTarget === null) this.pruneSpecs(g);
   }
 
   /** Steady state: the slot restarts from its own generation after a capped, doubling delay. */
@@ -707,6 +742,7 @@ class Stepper {
       retiredBy: null,
       startedBy,
       failed: false,
+      leaderExit: null,
     };
     this.s.workers.push(w);
     this.emit({ type: 'spawn', workerId: w.id, group: g.name, slot, generation, spec });

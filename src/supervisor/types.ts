@@ -37,6 +37,12 @@ export interface WorkerRecord {
   startedBy: number | null;
   /** Stopped because it failed (missed readyTimeout); its slot's backoff started at the timeout. */
   failed: boolean;
+  /**
+   * Its leader exited while other members of its process group live on (DESIGN §13): the
+   * worker stays `stopping` until `worker.gone`. `crash`: the exit was unasked and the
+   * slot was already handled as a crash; only the rest of the group is left to stop.
+   */
+  leaderExit: { code: number | null; signal: string | null; crash: boolean } | null;
 }
 
 export interface SlotState {
@@ -129,7 +135,10 @@ export type MachineEvent =
   | { type: 'worker.spawnFailed'; workerId: number; error: string }
   | { type: 'worker.ready'; workerId: number }
   | { type: 'worker.status'; workerId: number; text: string }
-  | { type: 'worker.exited'; workerId: number; code: number | null; signal: string | null; stderrTail: string[] }
+  /** The leader exited; `lingering`: other members of its process group still run (then `worker.gone` follows). */
+  | { type: 'worker.exited'; workerId: number; code: number | null; signal: string | null; stderrTail: string[]; lingering?: boolean }
+  /** /proc shows the process group of a worker whose leader had exited empty (zombies count as gone). */
+  | { type: 'worker.gone'; workerId: number }
   | { type: 'timer'; key: string }
   | { type: 'reload.request'; requestId: number; groups: string[] | null; trigger: string }
   | { type: 'restart.request'; requestId: number; group: string }
