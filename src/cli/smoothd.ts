@@ -142,9 +142,11 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
 
+  // Found once: the config check refuses `user`/`group` without it, and the workers are spawned through it.
+  const setpriv = findSetpriv();
   let config: Config;
   try {
-    config = await loadDaemonConfig(args.config);
+    config = await loadDaemonConfig(args.config, setpriv);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`smoothd: ${err.message}\n`);
@@ -167,10 +169,10 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const log = await createLogger(args.logLevel, args.logFormat);
-  return run(config, socketPath, log);
+  return run(config, socketPath, setpriv, log);
 }
 
-async function run(config: Config, socketPath: string, log: Logger): Promise<number> {
+async function run(config: Config, socketPath: string, setpriv: string | null, log: Logger): Promise<number> {
   // Another smoothd on this control socket: refuse before touching any port it may hold.
   const { probeControlSocket } = await import('../control/client.js');
   if ((await probeControlSocket(socketPath)) === 'answering') {
@@ -194,8 +196,11 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
     throw err;
   }
 
-  const setpriv = findSetpriv();
-  if (!setpriv) log.warn('setpriv (util-linux) not found: workers will not get SIGTERM if smoothd is killed; install util-linux');
+  if (!setpriv) {
+    log.warn(
+      "setpriv (util-linux) not found: workers will not get SIGTERM if smoothd is killed, and groups with user/group are refused; install util-linux's setpriv",
+    );
+  }
 
   // sd_notify to systemd (a no-op without NOTIFY_SOCKET).
   const systemd = new SystemdIntegration(log);
@@ -203,7 +208,7 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
     config,
     specs,
     sockets,
-    loadConfig: reloadLoader(config.path),
+    loadConfig: reloadLoader(config.path, setpriv),
     logger: log,
     version: packageVersion(),
     setpriv,

@@ -403,7 +403,7 @@ describe('privileges', () => {
     ensure(['groupadd', '--system', 'smoothd-test-extra']);
     ensure(['useradd', '--system', '--no-create-home', '--shell', '/usr/sbin/nologin', 'smoothd-test-worker']);
     execFileSync('usermod', ['-a', '-G', 'smoothd-test-extra', 'smoothd-test-worker']);
-    const uid = Number(execFileSync('id', ['-u', 'smoothd-test-worker']).toString());
+    const [, , uid, primaryGid] = execFileSync('getent', ['passwd', 'smoothd-test-worker']).toString().split(':').map(Number);
     const extraGid = Number(execFileSync('getent', ['group', 'smoothd-test-extra']).toString().split(':')[2]);
     const dir = tempDir();
     fs.chmodSync(dir, 0o755);
@@ -412,6 +412,7 @@ describe('privileges', () => {
     const d = await start(config(group(dir, { count: 1, listen: [`127.0.0.1:${port}`], extra: '    user: smoothd-test-worker\n' })), dir);
     const body = JSON.parse((await get(port, '/uid')).body);
     expect(body.uid).toBe(uid);
+    expect(body.gid).toBe(primaryGid);
     expect(body.groups.split(/\s+/).map(Number)).toContain(extraGid);
     expect((await d.status()).daemon.state).toBe('running');
   });
