@@ -42,6 +42,8 @@ export interface RunningWorker {
   child: ChildProcess;
   /** Signals the worker's whole process group. */
   signal(sig: NodeJS.Signals): void;
+  /** The last lines of stderr so far, with a line not yet ended, for reports made while it runs. */
+  stderrTail(): string[];
 }
 
 export const STDERR_TAIL = 20;
@@ -226,6 +228,7 @@ export function startWorker(l: WorkerLaunch, log: Logger, cb: WorkerCallbacks): 
   return {
     pid,
     child,
+    stderrTail: () => (err.pending === '' ? [...tail] : [...tail, err.pending].slice(-STDERR_TAIL)),
     signal(sig) {
       try {
         process.kill(-pid, sig);
