@@ -213,7 +213,7 @@ async function checkAndResolve(
     } else if (options.setpriv === null) {
       add(
         at(key),
-        `${key}: switching workers to ${key} "${name}" needs setpriv, which was not found (in /usr/bin, /bin, /usr/sbin ` +
+        `${key}: switching workers to ${key} "${name}" needs setpriv, which was not found (in /usr/bin, /bin, /usr/sbin, /sbin ` +
           `or PATH); smoothd never runs such a worker as root: ${INSTALL_SETPRIV}, or remove ${key}`,
       );
     }
