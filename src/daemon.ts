@@ -70,11 +70,12 @@ export async function bindListen(config: Config, sockets: SocketTable): Promise<
 
 /**
  * The config as smoothd can run it on this machine: validated, checked
- * (commands, folders, accounts) and with every readiness mode available.
- * The one loader for start, --check and every reload.
+ * (commands, folders, accounts, setpriv for `user`/`group`) and with every
+ * readiness mode available. The one loader for start, --check and every
+ * reload; `setpriv` is the one the workers are spawned through.
  */
-export async function loadDaemonConfig(file: string): Promise<Config> {
-  const config = await loadCheckedConfig(file);
+export async function loadDaemonConfig(file: string, setpriv: string | null): Promise<Config> {
+  const config = await loadCheckedConfig(file, { setpriv });
   // `ready: notify` needs the optional datagram package: say how to get it now, not at the first spawn.
   const missing = notifyUnavailable(config);
   if (missing.length > 0) throw new ConfigError(config.path, missing);
@@ -82,9 +83,9 @@ export async function loadDaemonConfig(file: string): Promise<Config> {
 }
 
 /** What a reload runs to re-read the config: validate, check, bind new addresses, resolve specs. */
-export function reloadLoader(configPath: string) {
+export function reloadLoader(configPath: string, setpriv: string | null) {
   return async (sockets: SocketTable): Promise<{ config: Config; specs: Record<string, GenerationSpec> }> => {
-    const config = await loadDaemonConfig(configPath);
+    const config = await loadDaemonConfig(configPath, setpriv);
     const specs = await resolveSpecs(config);
     await bindListen(config, sockets);
     return { config, specs };

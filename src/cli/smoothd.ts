@@ -142,9 +142,11 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
 
+  // Found once: the config check refuses `user`/`group` without it, and the workers are spawned through it.
+  const setpriv = findSetpriv();
   let config: Config;
   try {
-    config = await loadDaemonConfig(args.config);
+    config = await loadDaemonConfig(args.config, setpriv);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`smoothd: ${err.message}\n`);
@@ -170,7 +172,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const log = await createLogger(args.logLevel, args.logFormat);
-  return run(config, socketPath, privateFolder, log);
+  return run(config, socketPath, privateFolder, setpriv, log);
 }
 
 /**
@@ -237,10 +239,10 @@ class DaemonSignals {
   }
 }
 
-async function run(config: Config, socketPath: string, privateFolder: boolean, log: Logger): Promise<number> {
+async function run(config: Config, socketPath: string, privateFolder: boolean, setpriv: string | null, log: Logger): Promise<number> {
   const signals = new DaemonSignals(log);
   try {
-    return await runDaemon(config, socketPath, privateFolder, log, signals);
+    return await runDaemon(config, socketPath, privateFolder, setpriv, log, signals);
   } finally {
     signals.close();
   }
@@ -251,7 +253,14 @@ function stoppedWhileStarting(log: Logger): number {
   return EXIT_OK;
 }
 
-async function runDaemon(config: Config, socketPath: string, privateFolder: boolean, log: Logger, signals: DaemonSignals): Promise<number> {
+async function runDaemon(
+  config: Config,
+  socketPath: string,
+  privateFolder: boolean,
+  setpriv: string | null,
+  log: Logger,
+  signals: DaemonSignals,
+): Promise<number> {
   // The /tmp/smoothd-$UID fallback can be planted by another user: check it before anything connects there.
   const folderProblem = privateFolder ? ensurePrivateSocketFolder(dirname(socketPath), currentUid()) : null;
   if (folderProblem !== null) {
@@ -287,8 +296,11 @@ async function runDaemon(config: Config, socketPath: string, privateFolder: bool
     throw err;
   }
 
-  const setpriv = findSetpriv();
-  if (!setpriv) log.warn('setpriv (util-linux) not found: workers will not get SIGTERM if smoothd is killed; install util-linux');
+  if (!setpriv) {
+    log.warn(
+      "setpriv (util-linux) not found: workers will not get SIGTERM if smoothd is killed, and groups with user/group are refused; install util-linux's setpriv",
+    );
+  }
 
   // sd_notify to systemd (a no-op without NOTIFY_SOCKET).
   const systemd = new SystemdIntegration(log);
@@ -296,7 +308,7 @@ async function runDaemon(config: Config, socketPath: string, privateFolder: bool
     config,
     specs,
     sockets,
-    loadConfig: reloadLoader(config.path),
+    loadConfig: reloadLoader(config.path, setpriv),
     logger: log,
     version: packageVersion(),
     setpriv,

@@ -42,6 +42,11 @@ export interface GroupConfig {
   env: Record<string, string>;
   user: string | null;
   group: string | null;
+  /**
+   * The ids a worker with `user`/`group` runs as, resolved through NSS when the
+   * config is checked (loadCheckedConfig); absent or null when neither is set.
+   */
+  account?: WorkerAccount | null;
   count: number;
   listen: ListenEntry[];
   reloadable: boolean;
@@ -52,6 +57,15 @@ export interface GroupConfig {
   rolling: RollingPolicy;
   restartDelayMs: number;
   maxRestartDelayMs: number;
+}
+
+/** Who a worker runs as: numeric ids, so spawning never looks an account up again. */
+export interface WorkerAccount {
+  /** null: only `group:` is set, the worker keeps smoothd's uid. */
+  uid: number | null;
+  gid: number;
+  /** The user's supplementary groups (setpriv --init-groups); false means none (--clear-groups). */
+  initGroups: boolean;
 }
 
 export interface Config {

@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Config, ConfigIssue } from '../config/types.js';
+import type { Config, ConfigIssue, WorkerAccount } from '../config/types.js';
 
 /** The part of unix-dgram's API smoothd uses. */
 export interface UnixDgramSocket {
@@ -270,9 +270,17 @@ function safeClose(sock: UnixDgramSocket): void {
   }
 }
 
-/** uid and gid a worker runs as, from /etc/passwd and /etc/group; null when it runs as smoothd's user. */
-export function workerOwner(spec: { user: string | null; group: string | null }, files = { passwd: '/etc/passwd', group: '/etc/group' }): SocketOwner | null {
+/**
+ * uid and gid a worker runs as: the account resolved (through NSS) when the
+ * config was checked, else from /etc/passwd and /etc/group; null when it runs
+ * as smoothd's user.
+ */
+export function workerOwner(
+  spec: { user: string | null; group: string | null; account?: WorkerAccount | null },
+  files = { passwd: '/etc/passwd', group: '/etc/group' },
+): SocketOwner | null {
   if (spec.user === null && spec.group === null) return null;
+  if (spec.account) return { uid: spec.account.uid ?? process.geteuid?.() ?? 0, gid: spec.account.gid };
   const read = (f: string): string[][] => {
     try {
       return fs

@@ -279,7 +279,8 @@ export class Runtime {
           e.key,
           this.clock.setTimeout(() => {
             this.timers.delete(e.key);
-            this.dispatch({ type: 'timer', key: e.key });
+            const of = e.stderrOf;
+            this.dispatch(of === undefined ? { type: 'timer', key: e.key } : { type: 'timer', key: e.key, stderrTail: this.procs.get(of)?.stderrTail() ?? [] });
           }, e.ms),
         );
         return;

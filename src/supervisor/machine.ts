@@ -136,9 +136,9 @@ class Stepper {
     return this.s.workers.find((w) => w.id === id);
   }
 
-  private setTimer(key: string, ms: number): void {
+  private setTimer(key: string, ms: number, stderrOf?: number): void {
     this.s.timers[key] = this.now + ms;
-    this.emit({ type: 'timer.set', key, ms });
+    this.emit(stderrOf === undefined ? { type: 'timer.set', key, ms } : { type: 'timer.set', key, ms, stderrOf });
   }
 
   private clearTimer(key: string): void {
@@ -204,7 +204,7 @@ class Stepper {
       case 'worker.gone':
         return this.onGone(e.workerId);
       case 'timer':
-        return this.onTimer(e.key);
+        return this.onTimer(e.key, e.stderrTail ?? []);
       case 'reload.request':
         return this.onReloadRequest(e.requestId, e.groups, [], e.trigger);
       case 'restart.request':
@@ -247,7 +247,7 @@ class Stepper {
     }
   }
 
-  private onTimer(key: string): void {
+  private onTimer(key: string, stderrTail: string[]): void {
     if (!(key in this.s.timers)) return; // stale: cleared after it fired
     delete this.s.timers[key];
     const [kind, a, b] = key.split(':');
@@ -262,7 +262,8 @@ class Stepper {
         const reason = `not ready within ${formatMs(spec.readyTimeoutMs)} (readyTimeout)`;
         this.stopWorker(w, reason);
         w.failed = true;
-        this.workerFailed(w, reason, []);
+        // The worker is still alive: its stderr so far comes with the timer (the exit comes later).
+        this.workerFailed(w, reason, stderrTail);
         // Like a crash before readiness: the slot restarts after its backoff, counted from
         // now (not from the exit, else reconcile would refill the slot at once).
         const slot = g.slots[w.slot];
@@ -348,8 +349,9 @@ class Stepper {
       return;
     }
 
-    // Unplanned exit: a crash.
-    this.log('warn', 'worker crashed', { group: w.group, workerId: id, pid: w.pid, code, signal, stderrTail: stderrTail.slice(-5) });
+    // Unplanned exit: a crash, or a spawn that failed (its error says why, with path and errno).
+    if (spawnError !== null) this.log('warn', 'worker could not be started', { group: w.group, workerId: id, slot: w.slot, generation: w.generation, error: spawnError });
+    else this.log('warn', 'worker crashed', { group: w.group, workerId: id, pid: w.pid, code, signal, stderrTail: stderrTail.slice(-5) });
     if (slot && g) {
       slot.restarts += 1;
       const wasStable = w.readyAt !== null && this.now - w.readyAt >= BACKOFF_RESET_MS;
@@ -358,7 +360,7 @@ class Stepper {
     const beforeReady = w.readyAt === null;
     const failedRoll = g && g.rollTarget !== null && w.generation === g.rollTarget && w.startedBy !== null;
     if (beforeReady || failedRoll) {
-      const reason = beforeReady ? `${how} before it was ready` : `${how} while the reload was still rolling`;
+      const reason = spawnError !== null ? how : beforeReady ? `${how} before it was ready` : `${how} while the reload was still rolling`;
       this.workerFailed(w, reason, stderrTail);
     }
     if (this.s.daemon === 'stopping' || !g || !slot) return;
@@ -747,7 +749,7 @@ class Stepper {
     this.s.workers.push(w);
     this.emit({ type: 'spawn', workerId: w.id, group: g.name, slot, generation, spec });
     if (spec.ready.kind === 'delay') this.setTimer(`ready:${w.id}`, spec.ready.ms);
-    this.setTimer(`readyTimeout:${w.id}`, spec.readyTimeoutMs);
+    this.setTimer(`readyTimeout:${w.id}`, spec.readyTimeoutMs, w.id);
   }
 
   private stopWorker(w: WorkerRecord, reason: string): void {

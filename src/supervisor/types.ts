@@ -139,7 +139,8 @@ export type MachineEvent =
   | { type: 'worker.exited'; workerId: number; code: number | null; signal: string | null; stderrTail: string[]; lingering?: boolean }
   /** /proc shows the process group of a worker whose leader had exited empty (zombies count as gone). */
   | { type: 'worker.gone'; workerId: number }
-  | { type: 'timer'; key: string }
+  /** `stderrTail`: the last stderr lines of the worker named by the timer's `stderrOf`, when it fired. */
+  | { type: 'timer'; key: string; stderrTail?: string[] }
   | { type: 'reload.request'; requestId: number; groups: string[] | null; trigger: string }
   | { type: 'restart.request'; requestId: number; group: string }
   | { type: 'config.loaded'; reloadId: number; config: Config; specs: Record<string, GenerationSpec> }
@@ -166,7 +167,8 @@ export interface ProgressEvent {
 export type Effect =
   | { type: 'spawn'; workerId: number; group: string; slot: number; generation: number; spec: GenerationSpec }
   | { type: 'signal'; workerId: number; signal: NodeJS.Signals }
-  | { type: 'timer.set'; key: string; ms: number }
+  /** `stderrOf`: when it fires, the runtime attaches that worker's stderr tail to the timer event. */
+  | { type: 'timer.set'; key: string; ms: number; stderrOf?: number }
   | { type: 'timer.clear'; key: string }
   | { type: 'config.load'; reloadId: number }
   | { type: 'reply.accepted'; requestId: number; reloadId: number; state: 'running' | 'queued' }

@@ -166,4 +166,9 @@ describe('workerOwner', () => {
     expect(workerOwner({ user: 'www', group: 'ops' }, files)).toEqual({ uid: 33, gid: 900 });
     expect(workerOwner({ user: '1234', group: null }, files)).toMatchObject({ uid: 1234 });
   });
+
+  it('uses the account resolved at config check when the spec carries one', () => {
+    const none = { passwd: '/nonexistent', group: '/nonexistent' };
+    expect(workerOwner({ user: '4242', group: '4343', account: { uid: 4242, gid: 4343, initGroups: false } }, none)).toEqual({ uid: 4242, gid: 4343 });
+  });
 });
