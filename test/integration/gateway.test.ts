@@ -11,7 +11,10 @@
  * rate runs it at the rate it can answer (the test prints both) instead of
  * queueing without bound.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -250,4 +253,106 @@ describe('examples/gateway: a reloadable: false WebSocket gateway in front of ro
     expect(again.errors).toEqual([]);
     expect(new Set([...again.answers.values()].map((a) => a.generation))).toEqual(new Set([RELOADS + 1]));
   }, 180_000);
+});
+
+/**
+ * The retry rule of examples/gateway/gateway.js, against a scripted business
+ * server on a unix socket: the gateway runs on its own (the kit's fallback
+ * port), so the test decides exactly when a connection fails.
+ */
+describe('examples/gateway: a call is retried once on a fresh connection only when it provably never reached the business worker', () => {
+  let gatewayProc: ChildProcess | null = null;
+  let business: http.Server | null = null;
+
+  afterEach(async () => {
+    if (gatewayProc?.pid) {
+      const exited = new Promise((r) => gatewayProc!.once('exit', r));
+      if (gatewayProc.exitCode === null && gatewayProc.signalCode === null) {
+        gatewayProc.kill('SIGKILL');
+        await exited;
+      }
+    }
+    gatewayProc = null;
+    await new Promise((r) => (business ? business.close(r) : r(undefined)));
+    business = null;
+  });
+
+  /** What the scripted business server saw: per message id, the connection's request number for each delivery. */
+  async function setup(script: (text: string, delivery: number, res: http.ServerResponse, socket: net.Socket) => void) {
+    const dir = tempDir();
+    const socket = path.join(dir, 'business.sock');
+    const deliveries = new Map<number, number[]>();
+    const perSocket = new WeakMap<net.Socket, number>();
+    business = http.createServer((req, res) => {
+      const nth = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, nth);
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const msg = JSON.parse(body) as { id: number; text: string };
+        const seen = deliveries.get(msg.id) ?? [];
+        seen.push(nth);
+        deliveries.set(msg.id, seen);
+        script(msg.text, seen.length, res, req.socket);
+        if (!res.headersSent && !req.socket.destroyed) res.end(JSON.stringify({ id: msg.id, echo: msg.text, generation: 1 }));
+      });
+    });
+    await new Promise<void>((r) => business!.listen(socket, r));
+    const port = await freePort();
+    gatewayProc = spawn(process.execPath, [path.join(EXAMPLE, 'gateway.js')], {
+      cwd: EXAMPLE,
+      env: { ...process.env, PORT: String(port), BUSINESS_SOCKET: socket, LISTEN_FDS: '', SMOOTHD_READY: '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    track(gatewayProc.pid);
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      gatewayProc!.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (out.includes('listening on')) resolve();
+      });
+      gatewayProc!.once('exit', (code) => reject(new Error(`gateway.js exited with ${code} before listening: ${out}`)));
+    });
+    const ledger = new Ledger();
+    const client = await connect(port, ledger);
+    // One answered call first, so the agent holds a pooled connection to reuse.
+    ledger.send(client);
+    await ledger.allAnswered(10_000);
+    return { ledger, client, deliveries };
+  }
+
+  it('a reused pooled connection reset before any response byte: retried once on a new connection, one answer', async () => {
+    const { ledger, client, deliveries } = await setup((text, delivery, _res, socket) => {
+      if (text === 'message 2' && delivery === 1) socket.destroy();
+    });
+    ledger.send(client);
+    await ledger.allAnswered(10_000);
+    expect(ledger.errors).toEqual([]);
+    expect(ledger.answers.get(2)).toMatchObject({ id: 2, echo: 'message 2' });
+    // First on the reused connection (its 2nd request), then alone on a fresh one.
+    expect(deliveries.get(2)).toEqual([2, 1]);
+    expect(ledger.duplicates).toBe(0);
+  });
+
+  it('never more than one retry: a call whose retry fails too gets one error answer', async () => {
+    const { ledger, client, deliveries } = await setup((text, _delivery, _res, socket) => {
+      if (text === 'message 2') socket.destroy();
+    });
+    ledger.send(client);
+    await ledger.allAnswered(10_000);
+    expect(ledger.errors).toEqual([expect.stringMatching(/^#2: the business group did not answer: ECONNRESET /)]);
+    expect(deliveries.get(2)).toEqual([2, 1]);
+  });
+
+  it('a connection cut after the response started is not retried (the worker had the call): one error answer', async () => {
+    const { ledger, client, deliveries } = await setup((text, _delivery, res, socket) => {
+      if (text !== 'message 2') return;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 100 });
+      res.write('{"id": 2', () => socket.destroy());
+    });
+    ledger.send(client);
+    await ledger.allAnswered(10_000);
+    expect(ledger.errors).toEqual([expect.stringMatching(/^#2: the business group did not answer: /)]);
+    expect(deliveries.get(2)).toEqual([2]);
+  });
 });
