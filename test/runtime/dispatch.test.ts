@@ -48,7 +48,7 @@ describe('Runtime.dispatch when the machine throws', () => {
       config,
       specs,
       sockets: new SocketTable(),
-      loadConfig: reloadLoader(file),
+      loadConfig: reloadLoader(file, null),
       logger: log,
       version: '0.0.0-test',
       setpriv: null,
