@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // CI proof that the npm package installs and runs, the way an operator meets it:
-//   npm pack  ->  npm install -g --prefix TMP TARBALL  (dependencies from the registry)
+//   npm pack of a clean checkout (the git-tracked files, no dist/)
+//   -> npm install -g --prefix TMP TARBALL  (dependencies from the registry)
 //   TMP/bin/smoothd with the packaged examples/hello on a free port and a temp socket,
 //   then TMP/bin/smoothctl status, reload, stop, checking each exit code and that the
 //   example answers HTTP before and after the reload.
@@ -90,8 +91,21 @@ const ctl = (args) => run(path.join(prefix, 'bin', 'smoothctl'), ['--socket', so
 async function main() {
   step(`npm ${(await run('npm', ['--version'])).stdout.trim()}, node ${process.version}, in ${tmp}`);
 
-  step('npm pack (prepack builds dist/)');
-  const pack = await run('npm', ['pack', '--pack-destination', tmp], { cwd: ROOT });
+  // A clean checkout: the tracked files only, so no dist/ from an earlier build
+  // can hide a package that would ship without one; node_modules is the checkout's.
+  const checkout = path.join(tmp, 'checkout');
+  const tracked = await run('git', ['-C', ROOT, 'ls-files', '-z']);
+  expectExit('git ls-files', tracked, 0);
+  for (const f of tracked.stdout.split('\0').filter(Boolean)) {
+    if (!fs.existsSync(path.join(ROOT, f))) continue; // deleted in the work tree
+    fs.mkdirSync(path.dirname(path.join(checkout, f)), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, f), path.join(checkout, f));
+  }
+  if (fs.existsSync(path.join(checkout, 'dist'))) fail('dist/ is tracked by git; it must come from the build');
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(checkout, 'node_modules'));
+
+  step('npm pack of the clean checkout (prepack builds dist/)');
+  const pack = await run('npm', ['pack', '--pack-destination', tmp], { cwd: checkout });
   expectExit('npm pack', pack, 0);
   const tarball = path.join(tmp, pack.stdout.trim().split('\n').pop());
   if (!fs.existsSync(tarball)) fail(`npm pack did not write ${tarball}\n${pack.stdout}`);
