@@ -36,13 +36,23 @@ function fakeTmp(): string {
   return dir;
 }
 
-/** Start `argv` as uid 65534 with `tmp` as its /tmp and none of the socket variables set. */
+/**
+ * Inside the namespace the machine's /tmp is also mounted on /mnt, so a
+ * checkout or a Node that lives under /tmp (a CI clone, the Node 22/24 runs)
+ * stays reachable: a path under /tmp is passed as the same path under /mnt.
+ */
+function outsideTmp(p: string): string {
+  return p === '/tmp' || p.startsWith('/tmp/') ? `/mnt${p.slice(4)}` : p;
+}
+
+/** Start the script `argv[0]` with its arguments as uid 65534, with `tmp` as its /tmp and none of the socket variables set. */
 function asNobody(tmp: string, argv: string[]): { proc: ReturnType<typeof spawn>; done: Promise<Run> } {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: '/', LANG: 'C' };
   const proc = spawn(
     'unshare',
     ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', '--', 'sh', '-c',
-      'mount --bind "$0" /tmp && exec setpriv --reuid 65534 --regid 65534 --clear-groups "$@"', tmp, process.execPath, ...argv],
+      'mount --bind /tmp /mnt && mount --bind "$0" /tmp && exec setpriv --reuid 65534 --regid 65534 --clear-groups "$@"',
+      tmp, outsideTmp(process.execPath), outsideTmp(argv[0]!), ...argv.slice(1)],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   track(proc.pid);
