@@ -120,7 +120,7 @@ async function main() {
     'systemd/smoothd.socket', 'examples/hello/server.js', 'examples/hello/smoothd.yaml'];
   const missing = must.filter((f) => !files.includes(f));
   if (missing.length > 0) fail(`the tarball lacks ${missing.join(', ')}`);
-  const allowed = /^(package\.json|README\.md|LICENSE|bin\/[^/]+\.js|dist\/.+\.(js|d\.ts)|systemd\/smoothd\.(service|socket)|examples\/hello\/[^/]+)$/;
+  const allowed = /^(package\.json|README\.md|LICENSE|bin\/[^/]+\.js|dist\/.+\.(js|d\.ts)|systemd\/smoothd\.(service|socket)|examples\/(hello|gateway)\/[^/]+)$/;
   const stray = files.filter((f) => !allowed.test(f));
   if (stray.length > 0) fail(`the tarball ships files it should not: ${stray.join(', ')}`);
   step(`${path.basename(tarball)}: ${files.length} files, ${(fs.statSync(tarball).size / 1024).toFixed(0)} kB`);
