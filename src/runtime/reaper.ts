@@ -41,7 +41,7 @@ export function loadInitAddon(path: URL | string = ADDON_PATH): InitAddon | Erro
     if (typeof mod.reap !== 'function' || typeof mod.setChildSubreaper !== 'function') throw new Error('it lacks reap/setChildSubreaper');
     return mod as InitAddon;
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? `there is no build for ${process.platform}-${process.arch}` : (err as Error).message.split('\n')[0];
+    const why = (err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? `the file is missing; smoothd ships it prebuilt for linux-x64 only, this is ${process.platform}-${process.arch}` : (err as Error).message.split('\n')[0];
     return new Error(
       `smoothd cannot load its init helper ${file} (${why}): orphaned processes will not be reaped and stay zombies; ` +
         'run smoothd under tini instead (docker run --init, or tini -- smoothd ...)',
