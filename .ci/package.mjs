@@ -117,10 +117,12 @@ async function main() {
   const files = listing.stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
   const must = ['package.json', 'README.md', 'LICENSE', 'bin/smoothd.js', 'bin/smoothctl.js', 'dist/cli/smoothd.js',
     'dist/cli/smoothctl.js', 'dist/worker/index.js', 'dist/worker/index.d.ts', 'systemd/smoothd.service',
-    'systemd/smoothd.socket', 'examples/hello/server.js', 'examples/hello/smoothd.yaml'];
+    'systemd/smoothd.socket', 'examples/hello/server.js', 'examples/hello/smoothd.yaml',
+    'prebuilds/linux-x64/smoothd_init.node'];
   const missing = must.filter((f) => !files.includes(f));
   if (missing.length > 0) fail(`the tarball lacks ${missing.join(', ')}`);
-  const allowed = /^(package\.json|README\.md|LICENSE|bin\/[^/]+\.js|dist\/.+\.(js|d\.ts)|systemd\/smoothd\.(service|socket)|examples\/(hello|gateway)\/[^/]+)$/;
+  const allowed =
+    /^(package\.json|README\.md|LICENSE|bin\/[^/]+\.js|dist\/.+\.(js|d\.ts)|systemd\/smoothd\.(service|socket)|prebuilds\/linux-x64\/smoothd_init\.node|examples\/(hello|gateway)\/[^/]+)$/;
   const stray = files.filter((f) => !allowed.test(f));
   if (stray.length > 0) fail(`the tarball ships files it should not: ${stray.join(', ')}`);
   step(`${path.basename(tarball)}: ${files.length} files, ${(fs.statSync(tarball).size / 1024).toFixed(0)} kB`);
@@ -133,6 +135,11 @@ async function main() {
   const pkgDir = path.join(prefix, 'lib', 'node_modules', 'smoothd');
   const addon = path.join(pkgDir, 'node_modules', 'unix-dgram', 'build', 'Release', 'unix_dgram.node');
   step(`installed; unix-dgram (ready: notify) ${fs.existsSync(addon) ? 'built' : 'NOT built: ready: notify will be refused'}`);
+  // Init mode (PID 1, --init) loads the prebuilt addon from the installed package, no compiler involved.
+  const init = await run(process.execPath, ['--input-type=module', '-e',
+    `const m = await import(${JSON.stringify(path.join(pkgDir, 'dist', 'runtime', 'reaper.js'))}); const a = m.loadInitAddon(); if (a instanceof Error) { console.error(a.message); process.exit(1); }`]);
+  expectExit('loading the init addon (prebuilds/linux-x64) from the installed package', init, 0);
+  step('installed; the init addon (PID 1 reaping) loads');
 
   // The packaged example as shipped, on a free port: only the address changes,
   // and cwd points at the example's folder since the config lives in tmp.

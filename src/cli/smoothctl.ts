@@ -7,7 +7,8 @@
  * table-driven parser below. yargs (~90 ms) is imported lazily, only to print
  * --help. pino and json-rpc-2.0 are never loaded.
  *
- * Exit codes (stable, README lists them): 0 done, 1 reload/restart failed,
+ * Exit codes (stable, README lists them): 0 done, 1 reload/restart failed
+ * (and `status --ready`: not ready),
  * 2 refused (Windows, daemon stopping), 64 usage error, 69 daemon not
  * reachable, 75 --timeout expired, 77 permission denied on the socket.
  */
@@ -35,6 +36,7 @@ import { checkSocketPath, currentUid, resolveSocketPathWithSource, SocketPathErr
 import type { ProgressSink } from './progress.js';
 import { closestKey } from '../suggest.js';
 import { escapeControl, terminalSafeJson } from './escape.js';
+import { readiness } from './readiness.js';
 import { MAX_DURATION_MS, parseDuration as parseConfigDuration } from '../config/duration.js';
 
 // ---------------------------------------------------------------------------
@@ -68,7 +70,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json';
+type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json' | 'ready';
 
 interface OptSpec {
   name: OptName;
@@ -86,6 +88,7 @@ const OPTIONS: Record<OptName, OptSpec> = {
   group: { name: 'group', short: 'g', value: 'NAME', describe: 'only roll this group (repeat, or comma-separate, for several)' },
   wait: { name: 'wait', negatable: true, describe: 'return as soon as smoothd accepted the request (prints the reload id)' },
   json: { name: 'json', describe: 'print JSON on stdout instead of text' },
+  ready: { name: 'ready', describe: 'readiness probe: exit 0 when every group has count ready workers and no reload is failing, else 1 with the reason on stderr' },
 };
 
 const GLOBAL_OPTS: readonly OptName[] = ['socket', 'timeout'];
@@ -115,10 +118,10 @@ const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'status',
-    usage: 'status [--json]',
-    describe: 'show groups and workers (--json: the status document)',
+    usage: 'status [--json] [--ready]',
+    describe: 'show groups and workers (--json: the status document; --ready: a readiness probe)',
     positionals: [],
-    options: ['json'],
+    options: ['json', 'ready'],
   },
   {
     name: 'stop',
@@ -132,7 +135,7 @@ const COMMANDS: readonly CommandSpec[] = [
 export type Command =
   | { name: 'reload'; groups: string[]; wait: boolean; json: boolean }
   | { name: 'restart'; group: string; wait: boolean; json: boolean }
-  | { name: 'status'; json: boolean }
+  | { name: 'status'; json: boolean; ready?: boolean }
   | { name: 'stop'; wait: boolean }
   | { name: 'help'; topic: string | null }
   | { name: 'version' };
@@ -174,7 +177,7 @@ function checkGroupName(name: string, what: string): string {
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positionals: string[] = [];
   const seen = new Map<OptName, string>(); // option -> how the user spelled it (for messages)
-  const values: { socket?: string; timeout?: string; groups: string[]; wait?: boolean; json?: boolean } = { groups: [] };
+  const values: { socket?: string; timeout?: string; groups: string[]; wait?: boolean; json?: boolean; ready?: boolean } = { groups: [] };
   let help = false;
   let version = false;
 
@@ -255,6 +258,9 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       case 'json':
         values.json = !negated;
         break;
+      case 'ready':
+        values.ready = !negated;
+        break;
       default: {
         const never: never = spec.name;
         throw new Error(`unhandled option ${String(never)}`);
@@ -301,7 +307,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     case 'restart':
       return { ...common, command: { name: 'restart', group: checkGroupName(rest[0]!, 'group'), wait, json } };
     case 'status':
-      return { ...common, command: { name: 'status', json } };
+      return { ...common, command: { name: 'status', json, ...(values.ready ? { ready: true } : {}) } };
     case 'stop':
       return { ...common, command: { name: 'stop', wait } };
     default: {
@@ -317,7 +323,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
 const EXIT_CODE_LINES = [
   'Exit codes:',
   '  0   done',
-  '  1   reload/restart failed (the old workers keep serving)',
+  '  1   reload/restart failed (the old workers keep serving); status --ready: not ready',
   '  2   refused (Windows, smoothd stopping)',
   '  64  usage error',
   '  69  smoothd not reachable (no socket / connection refused)',
@@ -611,12 +617,23 @@ async function runStatus(ctx: Ctx, cmd: Extract<Command, { name: 'status' }>): P
   const t = remaining(ctx);
   if (t !== undefined) opts.timeoutMs = t;
   const doc = await callRpc(ctx.socket, 'status', {}, opts);
-  if (cmd.json) {
+  if (cmd.json && cmd.ready !== true) {
     ctx.io.stdout.write(json(doc));
     return EXIT.OK;
   }
   if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as StatusDocument).groups)) {
     throw new ProtocolError(ctx.socket, 'the status answer is not a status document');
+  }
+  if (cmd.ready === true) {
+    // A probe: one line, 0 when ready, 1 with the reason on stderr (69 when smoothd is not reachable, as always).
+    const verdict = readiness(doc as StatusDocument);
+    if (cmd.json) ctx.io.stdout.write(json(doc));
+    if (verdict.ready) {
+      if (!cmd.json) ctx.io.stdout.write(`${verdict.summary}\n`);
+      return EXIT.OK;
+    }
+    ctx.io.stderr.write(`smoothctl: not ready: ${escapeControl(verdict.reason)}\n`);
+    return EXIT.FAILED;
   }
   ctx.io.stdout.write(formatStatus(doc as StatusDocument, ctx.io.now()));
   return EXIT.OK;

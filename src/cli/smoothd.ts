@@ -4,7 +4,7 @@
  * Exit codes: 0 clean stop, 64 usage error, 71 start failed (bind, spawn,
  * first readiness, control socket in use), 78 config missing or invalid.
  *
- * Arguments are parsed by hand: the daemon has six flags, and not loading an
+ * Arguments are parsed by hand: the daemon has seven flags, and not loading an
  * argument library keeps its resident memory down for its whole life.
  */
 import { readFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
 import { checkSocketPath, currentUid, ensurePrivateSocketFolder, resolveSocketPathWithSource } from '../paths.js';
 import { Runtime } from '../runtime/runtime.js';
 import { inheritedSystemdSockets, SocketTable } from '../runtime/sockets.js';
+import { initMode, Reaper, startInit } from '../runtime/reaper.js';
 import { findSetpriv } from '../runtime/spawn.js';
 import { SystemdIntegration } from '../systemd/integration.js';
 
@@ -31,11 +32,12 @@ interface Args {
   logLevel: LevelWithSilent;
   logFormat: LogFormat | null;
   check: boolean;
+  init: boolean;
   help: boolean;
   version: boolean;
 }
 
-const HELP = `Usage: smoothd [--config FILE] [--socket PATH] [--log-level LEVEL] [--log-format json|pretty] [--check]
+const HELP = `Usage: smoothd [--config FILE] [--socket PATH] [--log-level LEVEL] [--log-format json|pretty] [--check] [--init]
 
 Runs a service's workers and replaces them with new code without a failed request.
 
@@ -47,6 +49,8 @@ Options:
   --log-level LEVEL    ${LOG_LEVELS.join(', ')}; default info
   --log-format FORMAT  json (default when stdout is not a terminal) or pretty
   --check              validate the config (commands, folders, addresses) and exit 0 or 78
+  --init               init mode outside PID 1: become a child subreaper and reap orphaned zombies
+                       (on by itself when smoothd is PID 1, e.g. a container's entrypoint)
   --help, --version
 
 Signals: SIGHUP reloads; SIGTERM/SIGINT stop gracefully (a second one kills the workers).
@@ -56,7 +60,7 @@ Control it with smoothctl (smoothctl --help).`;
 class UsageError extends Error {}
 
 export function parseArgs(argv: string[]): Args {
-  const args: Args = { config: DEFAULT_CONFIG_PATH, socket: undefined, logLevel: 'info', logFormat: null, check: false, help: false, version: false };
+  const args: Args = { config: DEFAULT_CONFIG_PATH, socket: undefined, logLevel: 'info', logFormat: null, check: false, init: false, help: false, version: false };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     const eq = raw.indexOf('=');
@@ -89,6 +93,9 @@ export function parseArgs(argv: string[]): Args {
       }
       case '--check':
         args.check = true;
+        break;
+      case '--init':
+        args.init = true;
         break;
       case '--help':
       case '-h':
@@ -142,6 +149,10 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
 
+  // Init mode starts before smoothd spawns anything (getent, workers): it must know every child libuv spawned.
+  const mode = initMode(process.pid, args.init);
+  const init = mode.on && !args.check ? startInit(mode) : null;
+
   // Found once: the config check refuses `user`/`group` without it, and the workers are spawned through it.
   const setpriv = findSetpriv();
   let config: Config;
@@ -172,7 +183,15 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const log = await createLogger(args.logLevel, args.logFormat);
-  return run(config, socketPath, privateFolder, setpriv, log);
+  if (init instanceof Error) log.warn(init.message);
+  else if (init !== null) log.info({ mode: mode.on ? mode.reason : null }, mode.on && mode.reason === 'pid1' ? 'smoothd is PID 1: it reaps orphaned zombies' : 'init mode (--init): smoothd is a child subreaper and reaps orphaned zombies');
+  const reaper = init instanceof Reaper ? init : null;
+  if (reaper) reaper.onReaped = (r) => log.debug({ pid: r.pid, code: r.code, signal: r.signal }, 'reaped an orphaned process');
+  try {
+    return await run(config, socketPath, privateFolder, setpriv, log, reaper);
+  } finally {
+    reaper?.close();
+  }
 }
 
 /**
@@ -239,10 +258,10 @@ class DaemonSignals {
   }
 }
 
-async function run(config: Config, socketPath: string, privateFolder: boolean, setpriv: string | null, log: Logger): Promise<number> {
+async function run(config: Config, socketPath: string, privateFolder: boolean, setpriv: string | null, log: Logger, reaper: Reaper | null): Promise<number> {
   const signals = new DaemonSignals(log);
   try {
-    return await runDaemon(config, socketPath, privateFolder, setpriv, log, signals);
+    return await runDaemon(config, socketPath, privateFolder, setpriv, log, signals, reaper);
   } finally {
     signals.close();
   }
@@ -260,6 +279,7 @@ async function runDaemon(
   setpriv: string | null,
   log: Logger,
   signals: DaemonSignals,
+  reaper: Reaper | null,
 ): Promise<number> {
   // The /tmp/smoothd-$UID fallback can be planted by another user: check it before anything connects there.
   const folderProblem = privateFolder ? ensurePrivateSocketFolder(dirname(socketPath), currentUid()) : null;
@@ -315,6 +335,7 @@ async function runDaemon(
     notifyDir: dirname(socketPath),
     onState: systemd.onState,
     onSettled: systemd.onSettled,
+    ...(reaper ? { onWorkerExit: () => reaper.scan() } : {}),
   });
 
   const { startControlServer } = await import('../control/server.js');
@@ -347,6 +368,7 @@ async function runDaemon(
   process.on('uncaughtException', onBug);
   process.on('unhandledRejection', onBug);
 
+  reaper?.start(1000);
   runtime.start();
   signals.attach(runtime);
   systemd.attach(runtime);

@@ -51,6 +51,8 @@ export interface RuntimeOptions {
   onState?(state: MachineState, effect: Effect): void;
   /** Called after each batch of events has been handled, with the state it left. */
   onSettled?(state: MachineState): void;
+  /** Called after each worker process exited (init mode scans for orphaned zombies then). */
+  onWorkerExit?(): void;
   /** The state machine's step (tests inject a failing one; default: the real machine). */
   step?: typeof step;
 }
@@ -404,6 +406,7 @@ export class Runtime {
           // The leader's pid is its process group's id; other members may live on.
           const lingering = running instanceof Error ? false : this.lingering.leaderExited(id, running.pid);
           this.dispatch({ type: 'worker.exited', workerId: id, code, signal, stderrTail, ...(lingering ? { lingering } : {}) });
+          this.opts.onWorkerExit?.();
         },
       },
     );
