@@ -327,11 +327,13 @@ export class Runtime {
     // Readiness and STATUS come over IPC or the worker's own NOTIFY_SOCKET; both end here.
     const onReady = (): void => this.dispatch({ type: 'worker.ready', workerId: id });
     const onStatus = (text: string): void => this.dispatch({ type: 'worker.status', workerId: id, text });
+    const onStats = (requests: number | null, errors: number | null): void => this.dispatch({ type: 'worker.stats', workerId: id, requests, errors });
     let notify: { path: string; close(): void } | undefined;
     if (e.spec.ready.kind === 'notify') {
       const n = this.notifySockets.openFor(id, workerOwner(e.spec), {
         onReady,
         onStatus,
+        onStats,
         onStopping: () => this.log.info({ group: e.group, workerId: id }, 'worker says it is stopping (STOPPING=1)'),
       });
       if (n instanceof Error) {
@@ -356,6 +358,7 @@ export class Runtime {
       {
         onReady,
         onStatus,
+        onStats,
         onExit: (code, signal, stderrTail) => {
           this.procs.delete(id);
           notify?.close();
