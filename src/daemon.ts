@@ -43,7 +43,7 @@ export async function resolveSpecs(config: Config): Promise<Record<string, Gener
 }
 
 /** Binds the config's listen addresses not held yet, refusing overlaps with held ones. */
-export function bindListen(config: Config, sockets: SocketTable): void {
+export async function bindListen(config: Config, sockets: SocketTable): Promise<void> {
   const issues: ConfigIssue[] = [];
   for (const g of config.groups) {
     g.listen.forEach((entry, i) => {
@@ -61,7 +61,7 @@ export function bindListen(config: Config, sockets: SocketTable): void {
   }
   if (issues.length > 0) throw new ConfigError(config.path, issues);
   try {
-    sockets.bindAll(config.groups.flatMap((g) => g.listen));
+    await sockets.bindAll(config.groups.flatMap((g) => g.listen));
   } catch (err) {
     if (err instanceof ListenError) throw new ConfigError(config.path, [{ path: 'listen', message: err.message }]);
     throw err;
@@ -70,11 +70,12 @@ export function bindListen(config: Config, sockets: SocketTable): void {
 
 /**
  * The config as smoothd can run it on this machine: validated, checked
- * (commands, folders, accounts) and with every readiness mode available.
- * The one loader for start, --check and every reload.
+ * (commands, folders, accounts, setpriv for `user`/`group`) and with every
+ * readiness mode available. The one loader for start, --check and every
+ * reload; `setpriv` is the one the workers are spawned through.
  */
-export async function loadDaemonConfig(file: string): Promise<Config> {
-  const config = await loadCheckedConfig(file);
+export async function loadDaemonConfig(file: string, setpriv: string | null): Promise<Config> {
+  const config = await loadCheckedConfig(file, { setpriv });
   // `ready: notify` needs the optional datagram package: say how to get it now, not at the first spawn.
   const missing = notifyUnavailable(config);
   if (missing.length > 0) throw new ConfigError(config.path, missing);
@@ -82,11 +83,11 @@ export async function loadDaemonConfig(file: string): Promise<Config> {
 }
 
 /** What a reload runs to re-read the config: validate, check, bind new addresses, resolve specs. */
-export function reloadLoader(configPath: string) {
+export function reloadLoader(configPath: string, setpriv: string | null) {
   return async (sockets: SocketTable): Promise<{ config: Config; specs: Record<string, GenerationSpec> }> => {
-    const config = await loadDaemonConfig(configPath);
+    const config = await loadDaemonConfig(configPath, setpriv);
     const specs = await resolveSpecs(config);
-    bindListen(config, sockets);
+    await bindListen(config, sockets);
     return { config, specs };
   };
 }

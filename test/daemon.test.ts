@@ -36,7 +36,7 @@ async function runtimeOn(platform: string): Promise<Runtime> {
     config,
     specs,
     sockets: new SocketTable(),
-    loadConfig: reloadLoader(file),
+    loadConfig: reloadLoader(file, null),
     logger: pino({ level: 'silent' }),
     version: '0.0.0-test',
     setpriv: null,

@@ -1,6 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   checkSocketPath,
+  ensurePrivateSocketFolder,
+  privateSocketFolderProblem,
+  privateSocketProblem,
   MAX_SOCKET_PATH_BYTES,
   resolveSocketPath,
   resolveSocketPathWithSource,
@@ -68,5 +75,69 @@ describe('resolveSocketPath', () => {
 
   it('refuses NUL bytes', () => {
     expect(() => checkSocketPath('/tmp/a\0b')).toThrow(/NUL/);
+  });
+});
+
+describe('the private /tmp/smoothd-$UID folder', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const scratch = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'smoothd-paths-'));
+    dirs.push(d);
+    return d;
+  };
+  const me = process.getuid!();
+
+  it('creates a missing folder 0700 and accepts it', () => {
+    const dir = join(scratch(), 'smoothd-1000');
+    expect(privateSocketFolderProblem(dir, me)).toBe('missing');
+    const umask = process.umask(0o077);
+    try {
+      expect(ensurePrivateSocketFolder(dir, me)).toBeNull();
+    } finally {
+      process.umask(umask);
+    }
+    const info = lstatSync(dir);
+    expect([info.isDirectory(), info.uid, info.mode & 0o7777]).toEqual([true, me, 0o700]);
+    expect(privateSocketFolderProblem(dir, me)).toBeNull();
+  });
+
+  it('refuses a symlink, a file, another owner and any group/other permission, saying what to fix', () => {
+    const base = scratch();
+    const good = join(base, 'good');
+    mkdirSync(good, { mode: 0o700 });
+    const link = join(base, 'link');
+    symlinkSync(good, link);
+    expect(ensurePrivateSocketFolder(link, me)).toMatch(/is a symbolic link, which another user may have planted; refusing to use it — remove it \(rm -r /);
+    const file = join(base, 'file');
+    writeFileSync(file, '');
+    expect(privateSocketFolderProblem(file, me)).toMatch(/exists but is not a folder/);
+    chmodSync(good, 0o710);
+    expect(privateSocketFolderProblem(good, me)).toMatch(/has mode 0710; it must be 0700 .* chmod 0700 /);
+    chmodSync(good, 0o700);
+    expect(privateSocketFolderProblem(good, me + 1)).toMatch(new RegExp(`belongs to uid ${me}, not to this user \\(uid ${me + 1}\\)`));
+  });
+
+  it('smoothctl accepts only its own socket there; nothing there is left to the connect', async () => {
+    const folder = join(scratch(), 'smoothd-x');
+    mkdirSync(folder, { mode: 0o700 });
+    const sock = join(folder, 'smoothd.sock');
+    expect(privateSocketProblem(sock, me)).toBeNull();
+    expect(privateSocketProblem(join(scratch(), 'absent', 'smoothd.sock'), me)).toBeNull();
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      expect(privateSocketProblem(sock, me)).toBeNull();
+      if (me === 0) {
+        chownSync(sock, 65534, 65534);
+        expect(privateSocketProblem(sock, 0)).toMatch(/belongs to uid 65534, not to this user \(uid 0\); refusing to talk to it/);
+      }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    writeFileSync(sock, '');
+    expect(privateSocketProblem(sock, me)).toMatch(/is not a socket; refusing to talk to it/);
   });
 });

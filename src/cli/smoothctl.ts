@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
+  assertPrivateSocket,
   callRpc,
   ConnectionLostError,
   ControlClientError,
@@ -30,9 +31,11 @@ import {
 import { ERROR_TABLE, EXIT, errorInfo, exitCodeForError } from '../control/errors.js';
 import { GROUP_NAME_PATTERN, PROGRESS_NOTIFICATION } from '../control/methods.js';
 import type { ReloadReport, StatusDocument, WorkerStatus } from '../supervisor/report.js';
-import { currentUid, resolveSocketPath, SocketPathError } from '../paths.js';
+import { checkSocketPath, currentUid, resolveSocketPathWithSource, SocketPathError } from '../paths.js';
 import type { ProgressSink } from './progress.js';
 import { closestKey } from '../suggest.js';
+import { escapeControl, terminalSafeJson } from './escape.js';
+import { MAX_DURATION_MS, parseDuration as parseConfigDuration } from '../config/duration.js';
 
 // ---------------------------------------------------------------------------
 // I/O seam (tests call main() with fakes; the bin uses the process)
@@ -79,7 +82,7 @@ interface OptSpec {
 
 const OPTIONS: Record<OptName, OptSpec> = {
   socket: { name: 'socket', value: 'PATH', describe: 'control socket (default: $SMOOTHD_SOCKET, $RUNTIME_DIRECTORY, /run/smoothd, ...)' },
-  timeout: { name: 'timeout', value: 'DURATION', describe: 'give up after this long (500ms, 10s, 2m; plain numbers are ms) and exit 75; smoothd carries on' },
+  timeout: { name: 'timeout', value: 'DURATION', describe: 'give up after this long (500ms, 10s, 2m, 1m30s; plain numbers are ms) and exit 75; smoothd carries on' },
   group: { name: 'group', short: 'g', value: 'NAME', describe: 'only roll this group (repeat, or comma-separate, for several)' },
   wait: { name: 'wait', negatable: true, describe: 'return as soon as smoothd accepted the request (prints the reload id)' },
   json: { name: 'json', describe: 'print JSON on stdout instead of text' },
@@ -140,17 +143,19 @@ export interface ParsedArgs {
   timeoutMs?: number;
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const MAX_TIMER_MS = 2_147_483_647;
-
-/** `500ms`, `10s`, `2m`, `1h`; a plain number is milliseconds (like the config's durations). */
+/**
+ * `--timeout`: the config's duration syntax (`500ms`, `10s`, `2m`, `1h`,
+ * compound `1m30s`; one parser for both, src/config/duration.ts, which has no
+ * imports); a plain number is milliseconds, like a number in the config.
+ */
 export function parseDuration(text: string): number {
-  const m = DURATION.exec(text.trim());
-  if (m === null) throw new UsageError(`invalid duration ${JSON.stringify(text)} (examples: 500ms, 10s, 2m; a plain number is ms)`);
-  const ms = Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!);
+  const t = text.trim();
+  const ms = parseConfigDuration(/^\d+$/.test(t) ? Number(t) : t);
+  if (typeof ms === 'string') {
+    if (/longest allowed/.test(ms)) throw new UsageError(`--timeout ${text} is too long (at most ${MAX_DURATION_MS}ms, about 24.8 days)`);
+    throw new UsageError(`invalid duration ${JSON.stringify(text)} for --timeout (examples: 500ms, 10s, 2m, 1m30s; a plain number is ms)`);
+  }
   if (ms <= 0) throw new UsageError(`--timeout must be more than 0, got ${JSON.stringify(text)}`);
-  if (ms > MAX_TIMER_MS) throw new UsageError(`--timeout ${text} is too long (at most 24 days)`);
   return ms;
 }
 
@@ -183,7 +188,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       help = true;
       continue;
     }
-    if (arg === '--version') {
+    if (arg === '--version' || arg === '-V') {
       version = true;
       continue;
     }
@@ -372,7 +377,7 @@ async function helpText(topic: string | null): Promise<string> {
     );
   }
   for (const o of GLOBAL_OPTS) y = addOpt(y, o);
-  y = y.option('version', { describe: 'print the version', type: 'boolean' });
+  y = y.option('version', { alias: 'V', describe: 'print the version', type: 'boolean' });
   y = y.epilog(
     [
       ...EXIT_CODE_LINES,
@@ -446,8 +451,8 @@ function table(rows: string[][]): string {
 }
 
 function workerStatusText(w: WorkerStatus): string {
-  if (w.statusText) return w.statusText;
-  if (w.state === 'backoff' && w.lastExit) return `last exit: ${w.lastExit.reason}`;
+  if (w.statusText) return escapeControl(w.statusText);
+  if (w.state === 'backoff' && w.lastExit) return `last exit: ${escapeControl(String(w.lastExit.reason))}`;
   return '-';
 }
 
@@ -456,14 +461,14 @@ export function formatStatus(doc: StatusDocument, now: number): string {
   const lines: string[] = [];
   lines.push(
     `smoothd ${d.version} (pid ${d.pid}) ${d.state}, up ${formatAge(d.uptimeMs)}` +
-      (d.configPath ? `, config ${d.configPath}` : ''),
+      (d.configPath ? `, config ${escapeControl(d.configPath)}` : ''),
   );
   const r = doc.reload;
   if (r && r.id > 0) {
     const when = r.state === 'running' ? `${r.done}/${r.total}` : `${formatAge(ageSince(r.finishedAt, now))} ago`;
     lines.push(
       `reload ${r.id} ${r.state} (${when})` +
-        (r.error ? `: ${r.error}` : '') +
+        (r.error ? `: ${escapeControl(r.error)}` : '') +
         (r.queued !== null && r.queued !== undefined ? `; reload ${r.queued} queued` : ''),
     );
   }
@@ -513,14 +518,14 @@ export function formatReportSummary(verb: string, r: ReloadReport): string {
     return `${verb} ${r.id} succeeded${r.durationMs !== null && r.durationMs !== undefined ? ` in ${formatSeconds(r.durationMs)}` : ''}${groups ? `: ${groups}` : ''}`;
   }
   const reason = r.failure ? `${r.failure.group}: ${r.failure.reason}` : (r.error ?? 'no reason given');
-  return `${verb} ${r.id} ${r.state}: ${reason}`;
+  return `${verb} ${r.id} ${r.state}: ${escapeControl(reason)}`;
 }
 
 function stderrTail(r: ReloadReport): string {
   const f = r.failure;
   if (!f || !Array.isArray(f.stderrTail) || f.stderrTail.length === 0) return '';
   const who = `${f.group} worker ${f.workerId}${f.pid !== null ? ` (pid ${f.pid})` : ''}`;
-  return [`last stderr lines of ${who}:`, ...f.stderrTail.map((l) => `  ${l}`)].join('\n') + '\n';
+  return [`last stderr lines of ${who}:`, ...f.stderrTail.map((l) => `  ${escapeControl(String(l))}`)].join('\n') + '\n';
 }
 
 // ---------------------------------------------------------------------------
@@ -538,7 +543,7 @@ function remaining(ctx: Ctx): number | undefined {
 }
 
 function json(value: unknown): string {
-  return JSON.stringify(value, null, 2) + '\n';
+  return terminalSafeJson(JSON.stringify(value, null, 2)) + '\n';
 }
 
 async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'restart' }>): Promise<number> {
@@ -555,7 +560,7 @@ async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'resta
     progress = progressFor(io.stderr, { verb: cmd.name, env: io.env, now: io.now });
   }
   const onNotification = (method: string, p: unknown): void => {
-    if (method === PROGRESS_NOTIFICATION) progress?.update(p);
+    if (method === PROGRESS_NOTIFICATION) progress?.update(escapeTexts(p));
   };
   const opts: { timeoutMs?: number; onNotification: typeof onNotification } = { onNotification };
   const t = remaining(ctx);
@@ -578,7 +583,7 @@ async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'resta
         return exit;
       }
       if (cmd.json) io.stdout.write(json({ error: { code: err.code, message: err.message, data: err.data } }));
-      io.stderr.write(`smoothctl: ${cmd.name} ${exit === EXIT.REFUSED ? 'refused' : 'failed'}: ${err.message}\n`);
+      io.stderr.write(`smoothctl: ${cmd.name} ${exit === EXIT.REFUSED ? 'refused' : 'failed'}: ${escapeControl(err.message)}\n`);
       return exit;
     }
     throw err;
@@ -701,6 +706,14 @@ async function runStop(ctx: Ctx, cmd: Extract<Command, { name: 'stop' }>): Promi
   return EXIT.OK;
 }
 
+/** A progress notification with its worker-controlled strings escaped. */
+function escapeTexts(p: unknown): unknown {
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) return p;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p)) out[k] = typeof v === 'string' ? escapeControl(v) : v;
+  return out;
+}
+
 function reportError(io: CliIO, err: unknown, ctx: Ctx | null, what: string): number {
   if (err instanceof TimeoutError) {
     io.stderr.write(
@@ -709,20 +722,20 @@ function reportError(io: CliIO, err: unknown, ctx: Ctx | null, what: string): nu
     return EXIT.TIMEOUT;
   }
   if (err instanceof PermissionDeniedError) {
-    io.stderr.write(`smoothctl: ${err.message}\n`);
+    io.stderr.write(`smoothctl: ${escapeControl(err.message)}\n`);
     return EXIT.PERMISSION;
   }
   if (err instanceof DaemonUnreachableError || err instanceof ConnectionLostError || err instanceof ProtocolError) {
-    io.stderr.write(`smoothctl: ${err.message}\n`);
+    io.stderr.write(`smoothctl: ${escapeControl(err.message)}\n`);
     return EXIT.UNREACHABLE;
   }
   if (err instanceof RpcCallError) {
     const name = errorInfo(err.code)?.name;
-    io.stderr.write(`smoothctl: ${what} failed: ${err.message}${name ? ` (${name})` : ''}\n`);
+    io.stderr.write(`smoothctl: ${what} failed: ${escapeControl(err.message)}${name ? ` (${name})` : ''}\n`);
     return exitCodeForError(err.code);
   }
   if (err instanceof ControlClientError) {
-    io.stderr.write(`smoothctl: ${err.message}\n`);
+    io.stderr.write(`smoothctl: ${escapeControl(err.message)}\n`);
     return EXIT.UNREACHABLE;
   }
   io.stderr.write(`smoothctl: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
@@ -737,7 +750,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     parsed = parseArgs(argv);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`smoothctl: ${err.message}; see smoothctl --help\n`);
+      io.stderr.write(`smoothctl: ${escapeControl(err.message)}; see smoothctl --help\n`);
       return EXIT.USAGE;
     }
     return reportError(io, err, null, 'smoothctl');
@@ -749,7 +762,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
       return EXIT.OK;
     } catch (err) {
       if (err instanceof UsageError) {
-        io.stderr.write(`smoothctl: ${err.message}; see smoothctl --help\n`);
+        io.stderr.write(`smoothctl: ${escapeControl(err.message)}; see smoothctl --help\n`);
         return EXIT.USAGE;
       }
       return reportError(io, err, null, 'help');
@@ -760,11 +773,14 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     return EXIT.OK;
   }
   let socket: string;
+  let privateFolder: boolean;
   try {
-    socket = resolveSocketPath({ flag: parsed.socket, env: io.env, uid: io.uid, cwd: io.cwd });
+    const resolved = resolveSocketPathWithSource({ flag: parsed.socket, env: io.env, uid: io.uid, cwd: io.cwd });
+    socket = checkSocketPath(resolved.path);
+    privateFolder = resolved.source === 'tmp';
   } catch (err) {
     if (err instanceof SocketPathError) {
-      io.stderr.write(`smoothctl: ${err.message}\n`);
+      io.stderr.write(`smoothctl: ${escapeControl(err.message)}\n`);
       return EXIT.USAGE;
     }
     return reportError(io, err, null, command.name);
@@ -772,6 +788,8 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
   const timeoutMs = parsed.timeoutMs ?? (command.name === 'status' ? 10_000 : undefined);
   const ctx: Ctx = { io, socket, timeoutMs, deadline: timeoutMs === undefined ? undefined : io.now() + timeoutMs };
   try {
+    // The /tmp/smoothd-$UID fallback can be planted by another user: talk only to our own socket there.
+    if (privateFolder) assertPrivateSocket(socket, io.uid);
     switch (command.name) {
       case 'reload':
       case 'restart':
@@ -786,6 +804,33 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
       }
     }
   } catch (err) {
-    return reportError(io, err, ctx, command.name);
+    const code = reportError(io, err, ctx, command.name);
+    if ('json' in command && command.json) io.stdout.write(json(jsonError(err, code, ctx)));
+    return code;
   }
+}
+
+/**
+ * With --json, a failure that left nothing on stdout still prints one JSON
+ * object there, in the shape `reload --json` uses for an error reply:
+ * `{error: {code, message, data}}`. `code` is the JSON-RPC code when smoothd
+ * answered, null when smoothctl never got an answer; `data.exitCode` is
+ * smoothctl's exit code and `data.reason` says why (unreachable, timeout,
+ * permission, protocol).
+ */
+function jsonError(err: unknown, exitCode: number, ctx: Ctx): { error: { code: number | null; message: string; data: unknown } } {
+  if (err instanceof RpcCallError) return { error: { code: err.code, message: err.message, data: err.data ?? null } };
+  const reason =
+    err instanceof TimeoutError
+      ? 'timeout'
+      : err instanceof PermissionDeniedError
+        ? 'permission'
+        : err instanceof ProtocolError
+          ? 'protocol'
+          : err instanceof DaemonUnreachableError || err instanceof ConnectionLostError || err instanceof ControlClientError
+            ? 'unreachable'
+            : 'internal';
+  const message =
+    err instanceof TimeoutError ? `timed out after ${formatMs(ctx.timeoutMs ?? err.timeoutMs)} (--timeout); smoothd carries on` : err instanceof Error ? err.message : String(err);
+  return { error: { code: null, message, data: { exitCode, reason, socket: ctx.socket } } };
 }

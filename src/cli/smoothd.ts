@@ -14,7 +14,7 @@ import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { ConfigError, type Config } from '../config/types.js';
 import { bindListen, controlHandlers, loadDaemonConfig, reloadLoader, resolveSpecs } from '../daemon.js';
 import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
-import { currentUid, resolveSocketPath } from '../paths.js';
+import { checkSocketPath, currentUid, ensurePrivateSocketFolder, resolveSocketPathWithSource } from '../paths.js';
 import { Runtime } from '../runtime/runtime.js';
 import { inheritedSystemdSockets, SocketTable } from '../runtime/sockets.js';
 import { findSetpriv } from '../runtime/spawn.js';
@@ -142,9 +142,11 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
 
+  // Found once: the config check refuses `user`/`group` without it, and the workers are spawned through it.
+  const setpriv = findSetpriv();
   let config: Config;
   try {
-    config = await loadDaemonConfig(args.config);
+    config = await loadDaemonConfig(args.config, setpriv);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`smoothd: ${err.message}\n`);
@@ -159,18 +161,113 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   let socketPath: string;
+  let privateFolder: boolean;
   try {
-    socketPath = resolveSocketPath({ flag: args.socket, env: process.env, uid: currentUid() });
+    const resolved = resolveSocketPathWithSource({ flag: args.socket, env: process.env, uid: currentUid() });
+    socketPath = checkSocketPath(resolved.path);
+    privateFolder = resolved.source === 'tmp';
   } catch (err) {
     process.stderr.write(`smoothd: ${(err as Error).message}\n`);
     return EXIT_USAGE;
   }
 
   const log = await createLogger(args.logLevel, args.logFormat);
-  return run(config, socketPath, log);
+  return run(config, socketPath, privateFolder, setpriv, log);
 }
 
-async function run(config: Config, socketPath: string, log: Logger): Promise<number> {
+/**
+ * Signals from the first moment smoothd may hold anything (DESIGN §2, §5).
+ * The handlers are installed before the control socket probe and before any
+ * listen socket is bound, so an early SIGHUP or SIGTERM never kills a
+ * half-started smoothd with its ports bound (Node's default action for both
+ * is to die). Before the runtime exists: SIGHUP is remembered and becomes one
+ * reload once the runtime runs (the machine queues it while starting);
+ * SIGTERM/SIGINT make the start give up at its next step, release what it
+ * holds and exit 0 without starting a worker.
+ */
+class DaemonSignals {
+  private runtime: Runtime | null = null;
+  private stops = 0;
+  private hupPending = false;
+  private readonly onStop = (sig: NodeJS.Signals): void => {
+    this.stops += 1;
+    if (this.runtime === null) {
+      this.log.info({ signal: sig }, 'stop signal while starting: smoothd releases what it holds and exits before starting any worker');
+      return;
+    }
+    this.log.info({ signal: sig }, this.stops === 1 ? 'stopping gracefully' : 'second stop signal: killing the workers');
+    this.runtime.signalStop(this.stops > 1);
+  };
+  private readonly onHup = (): void => {
+    if (this.runtime === null) {
+      if (!this.hupPending) this.log.info('SIGHUP while starting: the reload is queued until smoothd runs');
+      this.hupPending = true;
+      return;
+    }
+    this.log.info('SIGHUP: reloading');
+    this.reload(this.runtime);
+  };
+
+  constructor(private readonly log: Logger) {
+    process.on('SIGTERM', this.onStop);
+    process.on('SIGINT', this.onStop);
+    process.on('SIGHUP', this.onHup);
+  }
+
+  /** True once a stop signal came before the runtime started: the start must give up. */
+  get stopRequested(): boolean {
+    return this.runtime === null && this.stops > 0;
+  }
+
+  /** From now on signals go to the started runtime; a SIGHUP that came early is handed over. */
+  attach(runtime: Runtime): void {
+    this.runtime = runtime;
+    if (this.hupPending) {
+      this.hupPending = false;
+      this.reload(runtime);
+    }
+  }
+
+  private reload(runtime: Runtime): void {
+    runtime.requestReload(null, 'signal').catch((err: Error) => this.log.warn({ err: err.message }, 'reload refused'));
+  }
+
+  close(): void {
+    process.off('SIGTERM', this.onStop);
+    process.off('SIGINT', this.onStop);
+    process.off('SIGHUP', this.onHup);
+  }
+}
+
+async function run(config: Config, socketPath: string, privateFolder: boolean, setpriv: string | null, log: Logger): Promise<number> {
+  const signals = new DaemonSignals(log);
+  try {
+    return await runDaemon(config, socketPath, privateFolder, setpriv, log, signals);
+  } finally {
+    signals.close();
+  }
+}
+
+function stoppedWhileStarting(log: Logger): number {
+  log.info({ exitCode: EXIT_OK }, 'smoothd stopped before it started any worker');
+  return EXIT_OK;
+}
+
+async function runDaemon(
+  config: Config,
+  socketPath: string,
+  privateFolder: boolean,
+  setpriv: string | null,
+  log: Logger,
+  signals: DaemonSignals,
+): Promise<number> {
+  // The /tmp/smoothd-$UID fallback can be planted by another user: check it before anything connects there.
+  const folderProblem = privateFolder ? ensurePrivateSocketFolder(dirname(socketPath), currentUid()) : null;
+  if (folderProblem !== null) {
+    log.fatal(folderProblem);
+    process.stderr.write(`smoothd: ${folderProblem}\n`);
+    return EXIT_START_FAILED;
+  }
   // Another smoothd on this control socket: refuse before touching any port it may hold.
   const { probeControlSocket } = await import('../control/client.js');
   if ((await probeControlSocket(socketPath)) === 'answering') {
@@ -179,11 +276,16 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
     process.stderr.write(`smoothd: ${msg}\n`);
     return EXIT_START_FAILED;
   }
+  if (signals.stopRequested) return stoppedWhileStarting(log);
   const sockets = new SocketTable(inheritedSystemdSockets(process.env, process.pid));
   let specs;
   try {
     specs = await resolveSpecs(config);
-    bindListen(config, sockets);
+    if (signals.stopRequested) {
+      sockets.closeAll();
+      return stoppedWhileStarting(log);
+    }
+    await bindListen(config, sockets);
   } catch (err) {
     sockets.closeAll();
     if (err instanceof ConfigError) {
@@ -194,8 +296,11 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
     throw err;
   }
 
-  const setpriv = findSetpriv();
-  if (!setpriv) log.warn('setpriv (util-linux) not found: workers will not get SIGTERM if smoothd is killed; install util-linux');
+  if (!setpriv) {
+    log.warn(
+      "setpriv (util-linux) not found: workers will not get SIGTERM if smoothd is killed, and groups with user/group are refused; install util-linux's setpriv",
+    );
+  }
 
   // sd_notify to systemd (a no-op without NOTIFY_SOCKET).
   const systemd = new SystemdIntegration(log);
@@ -203,7 +308,7 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
     config,
     specs,
     sockets,
-    loadConfig: reloadLoader(config.path),
+    loadConfig: reloadLoader(config.path, setpriv),
     logger: log,
     version: packageVersion(),
     setpriv,
@@ -219,6 +324,7 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
       path: socketPath,
       mode: config.socketMode,
       group: config.socketGroup,
+      privateFolder,
       handlers: controlHandlers(runtime, log),
       logger: log,
       ...controlTestOverrides(process.env),
@@ -229,35 +335,25 @@ async function run(config: Config, socketPath: string, log: Logger): Promise<num
     process.stderr.write(`smoothd: ${(err as Error).message}\n`);
     return EXIT_START_FAILED;
   }
+  if (signals.stopRequested) {
+    await control.close();
+    sockets.closeAll();
+    return stoppedWhileStarting(log);
+  }
   log.info({ socket: socketPath, config: config.path, pid: process.pid }, 'smoothd started');
 
-  let stopSignals = 0;
-  const onStop = (sig: NodeJS.Signals): void => {
-    stopSignals += 1;
-    log.info({ signal: sig }, stopSignals === 1 ? 'stopping gracefully' : 'second stop signal: killing the workers');
-    runtime.signalStop(stopSignals > 1);
-  };
-  const onHup = (): void => {
-    log.info('SIGHUP: reloading');
-    runtime.requestReload(null, 'signal').catch((err: Error) => log.warn({ err: err.message }, 'reload refused'));
-  };
-  process.on('SIGTERM', onStop);
-  process.on('SIGINT', onStop);
-  process.on('SIGHUP', onHup);
   // The daemon must outlive its own bugs: its workers keep serving either way.
   const onBug = (err: unknown): void => log.error({ err }, 'internal error (smoothd keeps running)');
   process.on('uncaughtException', onBug);
   process.on('unhandledRejection', onBug);
 
   runtime.start();
+  signals.attach(runtime);
   systemd.attach(runtime);
   const code = await runtime.exited;
   await systemd.close();
   await control.close();
   sockets.closeAll();
-  process.off('SIGTERM', onStop);
-  process.off('SIGINT', onStop);
-  process.off('SIGHUP', onHup);
   log.info({ exitCode: code }, code === 0 ? 'smoothd stopped' : 'smoothd start failed; everything is stopped');
   return code;
 }

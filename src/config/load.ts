@@ -1,12 +1,11 @@
 /**
  * The config file boundary: reading and parsing it (loadConfig), and the
  * checks that look at the machine rather than the document (checkConfig:
- * commands, folders, users), run by `smoothd --check` and at every
- * start and reload.
+ * commands, folders, users, setpriv), run by `smoothd --check` and at
+ * every start and reload.
  */
-import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, open, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import {
   type Document,
@@ -20,8 +19,9 @@ import {
   visit,
   type YAMLError,
 } from 'yaml';
+import { type Getent, GetentUnavailable, INSTALL_SETPRIV, lookupGroup, lookupUser, systemGetent } from './accounts.js';
 import { validateConfig } from './schema.js';
-import { type Config, ConfigError, type ConfigIssue } from './types.js';
+import { type Config, ConfigError, type ConfigIssue, type GroupConfig, type WorkerAccount } from './types.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/smoothd/smoothd.yaml';
 
@@ -29,6 +29,12 @@ export const DEFAULT_CONFIG_PATH = '/etc/smoothd/smoothd.yaml';
 const FALLBACK_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 const EXAMPLE = 'groups: { web: { command: [node, server.js] } }';
+
+/** A config larger than this is refused before it is parsed (a mistaken --config, a log file, /dev/zero). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** Most alias references (`*name`) one document may use; yaml's own guard against alias bombs. */
+const MAX_ALIAS_COUNT = 100;
 
 /**
  * Reads, parses and validates a config file. Throws ConfigError (exit 78)
@@ -40,13 +46,29 @@ export async function loadConfig(file: string): Promise<Config> {
   return parseConfigText(text, path);
 }
 
-/** Parses and validates config text; `file` names it in messages and anchors relative paths. */
+/**
+ * Parses and validates config text; `file` names it in messages and anchors
+ * relative paths. Throws only ConfigError, whatever the text: the yaml
+ * library rejects some documents late, with plain errors (`<<: 5`, alias
+ * bombs), and those become ConfigErrors too (exit 78, never a stack trace).
+ */
 export function parseConfigText(text: string, file: string): Config {
   const path = resolve(file);
+  try {
+    return parseAndValidate(text, path);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(path, [{ path: '', message: describeLateYamlError(error) }]);
+  }
+}
+
+function parseAndValidate(text: string, path: string): Config {
   const fail = (message: string): never => {
     throw new ConfigError(path, [{ path: '', message }]);
   };
   if (text.trim() === '') fail(`the config file is empty; it needs at least ${EXAMPLE}`);
+  const nul = text.indexOf('\0');
+  if (nul >= 0) fail(`the config holds a NUL byte (character ${nul + 1}): it is not a text file; a config is YAML text, e.g. ${EXAMPLE}`);
 
   const lineCounter = new LineCounter();
   // merge: `<<: *web` lets one group reuse another's settings.
@@ -60,15 +82,87 @@ export function parseConfigText(text: string, file: string): Config {
   if (doc.contents === null) fail(`the config file has only comments; it needs at least ${EXAMPLE}`);
 
   keepSourceText(doc);
-  return validateConfig(doc.toJS({ mapAsMap: true }), path);
+  return validateConfig(doc.toJS({ mapAsMap: true, maxAliasCount: MAX_ALIAS_COUNT }), path);
 }
 
+/** What the yaml library says when it gives up while building values (no position is known then). */
+function describeLateYamlError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/alias count/i.test(message)) {
+    return (
+      `the YAML uses aliases (*name) so often that expanding them would explode (over ${MAX_ALIAS_COUNT} ` +
+      `alias uses, the guard against "alias bombs"); write the repeated values out or use fewer aliases`
+    );
+  }
+  if (/merge/i.test(message)) {
+    return `YAML merge error: ${message}; a merge key takes a map or an alias of one, e.g. \`<<: *web\` where \`web: &web {...}\``;
+  }
+  return `the YAML cannot be read as values: ${message}; fix the document (anchors, aliases and merge keys are the usual cause)`;
+}
+
+/**
+ * Reads the file as UTF-8 text. Refused with a ConfigError: anything that is
+ * not a regular file (a folder, a FIFO, a device), a file over
+ * MAX_CONFIG_BYTES, bytes that are not UTF-8.
+ */
 async function readConfigText(path: string): Promise<string> {
+  let bytes: Buffer;
   try {
-    return await readFile(path, 'utf8');
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+    const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const info = await handle.stat();
+      if (info.isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
+      if (!info.isFile()) {
+        throw new ConfigError(path, [
+          {
+            path: '',
+            message:
+              `${path} is ${fileKind(info)}, not a regular file; smoothd reads the config again at every reload, ` +
+              'so pass a file with --config FILE',
+          },
+        ]);
+      }
+      if (info.size > MAX_CONFIG_BYTES) throw tooLarge(path, info.size);
+      const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+      let length = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+        if (length > MAX_CONFIG_BYTES) throw tooLarge(path, length);
+      }
+      bytes = buffer.subarray(0, length);
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     throw new ConfigError(path, [{ path: '', message: describeReadError(error, path) }]);
   }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigError(path, [
+      { path: '', message: `${path} is not UTF-8 text (is it a binary file?); a config is YAML text, e.g. ${EXAMPLE}` },
+    ]);
+  }
+}
+
+function tooLarge(path: string, size: number): ConfigError {
+  return new ConfigError(path, [
+    {
+      path: '',
+      message: `${path} is ${size} bytes or more, over the ${MAX_CONFIG_BYTES}-byte limit for a config; is --config pointing at the right file?`,
+    },
+  ]);
+}
+
+function fileKind(info: import('node:fs').Stats): string {
+  if (info.isFIFO()) return 'a FIFO (named pipe)';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  if (info.isSocket()) return 'a socket';
+  return 'not a regular file';
 }
 
 function describeReadError(error: unknown, path: string): string {
@@ -146,27 +240,44 @@ export interface CheckOptions {
   uid?: number;
   /** PATH for groups whose env sets none; default process.env.PATH. */
   path?: string;
-  /** Account databases; defaults /etc/passwd and /etc/group (then `getent`, for NSS users). */
-  passwdFile?: string;
-  groupFile?: string;
+  /** NSS lookups for users and groups; default `getent`. */
+  getent?: Getent;
+  /**
+   * The setpriv smoothd spawns workers through (null: none on this machine).
+   * A group with user/group is refused without it. Omitted: not checked.
+   */
+  setpriv?: string | null;
 }
 
 /**
  * Checks that each group can actually be started here: cwd is a folder,
  * command[0] is an executable (PATH lookup with the group's env PATH if set),
- * user and group exist, and smoothd is root when a group sets user or group
- * (switching needs it). Also that socketGroup exists. Returns every issue.
+ * user and group exist, and smoothd is root and has setpriv when a group sets
+ * user or group (switching needs both). Also that socketGroup exists.
+ * Returns every issue.
  */
 export async function checkConfig(config: Config, options: CheckOptions = {}): Promise<ConfigIssue[]> {
+  return (await checkAndResolve(config, options)).issues;
+}
+
+async function checkAndResolve(
+  config: Config,
+  options: CheckOptions,
+): Promise<{ issues: ConfigIssue[]; accounts: Map<string, WorkerAccount> }> {
   const uid = options.uid ?? process.geteuid?.() ?? 0;
-  const accounts = { passwdFile: options.passwdFile, groupFile: options.groupFile };
+  const getent = options.getent ?? systemGetent;
   const issues: ConfigIssue[] = [];
+  const accounts = new Map<string, WorkerAccount>();
   const add = (path: string, message: string): void => {
     issues.push({ path, message });
   };
 
-  if (config.socketGroup !== null && !(await accountExists('group', config.socketGroup, accounts))) {
-    add('socketGroup', `no group "${config.socketGroup}" on this machine; create it (groupadd ${config.socketGroup}) or fix socketGroup`);
+  if (config.socketGroup !== null && !/^\d+$/.test(config.socketGroup)) {
+    const found = await lookup(() => lookupGroup(config.socketGroup!, getent));
+    if (typeof found === 'string') add('socketGroup', found);
+    else if (found === null) {
+      add('socketGroup', `no group "${config.socketGroup}" on this machine; create it (groupadd ${config.socketGroup}) or fix socketGroup`);
+    }
   }
 
   for (const group of config.groups) {
@@ -182,31 +293,89 @@ export async function checkConfig(config: Config, options: CheckOptions = {}): P
       if ('problem' in found) add(`groups.${group.name}.command[0]`, found.problem);
     }
 
-    for (const kind of ['user', 'group'] as const) {
-      const name = group[kind];
-      if (name === null) continue;
-      if (!(await accountExists(kind, name, accounts))) {
-        const create = kind === 'user' ? `useradd --system ${name}` : `groupadd ${name}`;
-        add(at(kind), `no ${kind} "${name}" on this machine; create it (${create}) or fix ${kind}`);
-      }
-      if (uid !== 0) {
-        add(
-          at(kind),
-          `${kind}: needs smoothd to run as root (it runs as uid ${uid}) to switch workers to ${kind} "${name}"; ` +
-            `remove ${kind} or start smoothd as root`,
-        );
-      }
+    if (group.user === null && group.group === null) continue;
+    const account = await resolveAccount(group, getent, (key, message) => add(at(key), message));
+    if (account) accounts.set(group.name, account);
+    const key = group.user !== null ? 'user' : 'group';
+    const name = group[key]!;
+    if (uid !== 0) {
+      add(
+        at(key),
+        `${key}: needs smoothd to run as root (it runs as uid ${uid}) to switch workers to ${key} "${name}"; ` +
+          `remove ${key} or start smoothd as root`,
+      );
+    } else if (options.setpriv === null) {
+      add(
+        at(key),
+        `${key}: switching workers to ${key} "${name}" needs setpriv, which was not found (in /usr/bin, /bin, /usr/sbin, /sbin ` +
+          `or PATH); smoothd never runs such a worker as root: ${INSTALL_SETPRIV}, or remove ${key}`,
+      );
     }
   }
-  return issues;
+  return { issues, accounts };
 }
 
-/** loadConfig followed by checkConfig; throws one ConfigError with every issue. */
+/**
+ * The ids a group's workers run as. A user with a passwd entry gets its
+ * primary group (unless `group` is set) and its supplementary groups; a
+ * numeric uid without an entry has neither, so it needs an explicit `group`.
+ */
+async function resolveAccount(
+  group: GroupConfig,
+  getent: Getent,
+  add: (key: 'user' | 'group', message: string) => void,
+): Promise<WorkerAccount | null> {
+  let gid: number | null = null;
+  if (group.group !== null) {
+    const entry = await lookup(() => lookupGroup(group.group!, getent));
+    if (typeof entry === 'string') add('group', entry);
+    else if (entry !== null) gid = entry.gid;
+    else if (/^\d+$/.test(group.group)) gid = Number(group.group);
+    else add('group', `no group "${group.group}" on this machine; create it (groupadd ${group.group}) or fix group`);
+    if (gid === null) return null;
+  }
+  if (group.user === null) return { uid: null, gid: gid!, initGroups: false };
+
+  const entry = await lookup(() => lookupUser(group.user!, getent));
+  if (typeof entry === 'string') {
+    add('user', entry);
+    return null;
+  }
+  if (entry !== null) return { uid: entry.uid, gid: gid ?? entry.gid, initGroups: true };
+  if (!/^\d+$/.test(group.user)) {
+    add('user', `no user "${group.user}" on this machine; create it (useradd --system ${group.user}) or fix user`);
+    return null;
+  }
+  if (gid === null) {
+    add(
+      'user',
+      `user ${group.user} has no passwd entry, so it has no primary group: add group: (a group name or a numeric gid), ` +
+        `or create the user (useradd --system --uid ${group.user} NAME)`,
+    );
+    return null;
+  }
+  return { uid: Number(group.user), gid, initGroups: false };
+}
+
+/** Runs an NSS lookup; a lookup that cannot run at all becomes its message. */
+async function lookup<T>(run: () => Promise<T>): Promise<T | string> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof GetentUnavailable) return error.message;
+    throw error;
+  }
+}
+
+/**
+ * loadConfig followed by checkConfig; throws one ConfigError with every
+ * issue. The config it returns carries each group's resolved account.
+ */
 export async function loadCheckedConfig(file: string, options: CheckOptions = {}): Promise<Config> {
   const config = await loadConfig(file);
-  const issues = await checkConfig(config, options);
+  const { issues, accounts } = await checkAndResolve(config, options);
   if (issues.length > 0) throw new ConfigError(config.path, issues);
-  return config;
+  return { ...config, groups: config.groups.map((g) => ({ ...g, account: accounts.get(g.name) ?? null })) };
 }
 
 async function folderProblem(folder: string): Promise<string | null> {
@@ -287,83 +456,4 @@ async function executableProblem(file: string): Promise<FileProblem | null> {
   } catch {
     return unusable(`is not executable; make it executable (chmod +x ${file})`);
   }
-}
-
-// ---------------------------------------------------------------------------
-// Accounts.
-
-export interface UserEntry {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-}
-
-export interface GroupEntry {
-  name: string;
-  gid: number;
-}
-
-interface AccountFiles {
-  passwdFile?: string | undefined;
-  groupFile?: string | undefined;
-}
-
-/** A user by name or numeric uid, from the passwd file, then `getent` (LDAP/sssd users). */
-export async function lookupUser(nameOrUid: string, passwdFile?: string): Promise<UserEntry | null> {
-  const line = await findAccountLine('passwd', nameOrUid, passwdFile);
-  if (line === null) return null;
-  const [name = '', , uid = '', gid = '', , home = ''] = line.split(':');
-  return { name, uid: Number(uid), gid: Number(gid), home };
-}
-
-/** A group by name or numeric gid, from the group file, then `getent`. */
-export async function lookupGroup(nameOrGid: string, groupFile?: string): Promise<GroupEntry | null> {
-  const line = await findAccountLine('group', nameOrGid, groupFile);
-  if (line === null) return null;
-  const [name = '', , gid = ''] = line.split(':');
-  return { name, gid: Number(gid) };
-}
-
-/** Numeric ids are always accepted: a worker may run as a uid with no passwd entry. */
-async function accountExists(kind: 'user' | 'group', name: string, files: AccountFiles): Promise<boolean> {
-  if (/^\d+$/.test(name)) return true;
-  const entry = kind === 'user' ? await lookupUser(name, files.passwdFile) : await lookupGroup(name, files.groupFile);
-  return entry !== null;
-}
-
-async function findAccountLine(
-  database: 'passwd' | 'group',
-  key: string,
-  file: string | undefined,
-): Promise<string | null> {
-  const fromFile = matchAccountLine(await readOptional(file ?? `/etc/${database}`), key);
-  if (fromFile !== null || file !== undefined) return fromFile;
-  return matchAccountLine(await getent(database, key), key);
-}
-
-function matchAccountLine(text: string, key: string): string | null {
-  const byId = /^\d+$/.test(key);
-  for (const line of text.split('\n')) {
-    const fields = line.split(':');
-    if (fields.length < 3 || line.startsWith('#')) continue;
-    if (byId ? fields[2] === key : fields[0] === key) return line;
-  }
-  return null;
-}
-
-async function readOptional(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function getent(database: string, key: string): Promise<string> {
-  return new Promise((done) => {
-    execFile('getent', [database, key], { timeout: 5000 }, (error, stdout) => {
-      done(error ? '' : stdout);
-    });
-  });
 }

@@ -56,6 +56,11 @@ export interface GroupConfig {
   env: Record<string, string>;
   user: string | null;
   group: string | null;
+  /**
+   * The ids a worker with `user`/`group` runs as, resolved through NSS when the
+   * config is checked (loadCheckedConfig); absent or null when neither is set.
+   */
+  account?: WorkerAccount | null;
   count: number;
   listen: ListenEntry[];
   reloadable: boolean;
@@ -71,6 +76,15 @@ export interface GroupConfig {
   onFailure: OnFailure;
   /** Generations kept in the history (1..100). */
   history: number;
+}
+
+/** Who a worker runs as: numeric ids, so spawning never looks an account up again. */
+export interface WorkerAccount {
+  /** null: only `group:` is set, the worker keeps smoothd's uid. */
+  uid: number | null;
+  gid: number;
+  /** The user's supplementary groups (setpriv --init-groups); false means none (--clear-groups). */
+  initGroups: boolean;
 }
 
 export interface Config {

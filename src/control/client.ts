@@ -7,6 +7,7 @@
  * every few seconds from monitoring and must start fast.
  */
 import { createConnection, type Socket } from 'node:net';
+import { privateSocketProblem } from '../paths.js';
 import { LineSplitter } from './framing.js';
 
 /** Base of every error callRpc rejects with. */
@@ -55,14 +56,34 @@ export class DaemonUnreachableError extends ControlClientError {
 
 /** The socket exists but this user may not connect to it (EACCES / EPERM). */
 export class PermissionDeniedError extends ControlClientError {
-  override readonly name = 'PermissionDeniedError';
-  constructor(socketPath: string) {
+  override readonly name: string = 'PermissionDeniedError';
+  constructor(socketPath: string, message?: string) {
     super(
-      `permission denied on the control socket ${socketPath}: run smoothctl as root (sudo smoothctl …), ` +
-        `or as a member of the group set by socketGroup in the smoothd config (with a socketMode like "0660")`,
+      message ??
+        `permission denied on the control socket ${socketPath}: run smoothctl as root (sudo smoothctl …), ` +
+          `or as a member of the group set by socketGroup in the smoothd config (with a socketMode like "0660")`,
       socketPath,
     );
   }
+}
+
+/**
+ * The socket is in the /tmp/smoothd-$UID fallback and that folder or the
+ * socket is not this user's own (a symlink, another owner, a mode other than
+ * 0700): smoothctl does not connect, since a planted socket could forge any
+ * answer. Exit 77, like other permission problems.
+ */
+export class UnsafeSocketError extends PermissionDeniedError {
+  override readonly name = 'UnsafeSocketError';
+}
+
+/**
+ * Throws UnsafeSocketError when the private fallback socket at `path` may not
+ * be trusted by `uid`; for paths the operator named there is nothing to check.
+ */
+export function assertPrivateSocket(path: string, uid: number): void {
+  const problem = privateSocketProblem(path, uid);
+  if (problem !== null) throw new UnsafeSocketError(path, problem);
 }
 
 /** No answer within the timeout (the daemon carries on). */

@@ -131,7 +131,7 @@ export const ERROR_TABLE: readonly ErrorCodeInfo[] = [
   {
     code: ERROR_CODES.INTERNAL,
     name: 'INTERNAL',
-    meaning: 'a bug in smoothd (the daemon logged it); the daemon keeps running',
+    meaning: 'a bug in smoothd (the daemon logged it); the request that hit it changed nothing and the daemon keeps running',
     data: null,
     exitCode: EXIT.FAILED,
   },

@@ -18,7 +18,11 @@
  *
  * Socket file
  * - The parent folder is created with mode 0750 (and the socket group) when
- *   missing. An existing path is examined first: a stale socket (connect
+ *   missing, and examined with lstat: a symlink, a folder owned by another
+ *   user (not root) or writable by others without the sticky bit is refused.
+ *   With `privateFolder` (the /tmp/smoothd-$UID fallback, which another user
+ *   can plant) it must be a real folder owned by smoothd's user, mode 0700
+ *   (created so when missing). An existing path is examined first: a stale socket (connect
  *   gives ECONNREFUSED) is removed, a live one is an error ("another smoothd
  *   is running"), anything that is not a socket is left alone and is an error.
  * - No moment where the socket is connectable with the wrong mode: it is bound
@@ -53,7 +57,7 @@ import {
   type JSONRPCResponse,
 } from 'json-rpc-2.0';
 import type { Logger } from 'pino';
-import { checkSocketPath, MAX_SOCKET_PATH_BYTES } from '../paths.js';
+import { checkSocketPath, ensurePrivateSocketFolder, MAX_SOCKET_PATH_BYTES } from '../paths.js';
 import { ERROR_CODES, PROTOCOL_ERRORS, RpcError } from './errors.js';
 import { DEFAULT_MAX_LINE_BYTES, encodeLine, jsonDepthExceeds, LineSplitter } from './framing.js';
 import {
@@ -125,6 +129,11 @@ export interface ControlServerOptions {
   extraMethods?: readonly ExtraMethod[];
   /** Where to look groups up; default /etc/group (tests). */
   groupFile?: string;
+  /**
+   * The folder is the /tmp/smoothd-$UID fallback: require (or create) a real
+   * folder owned by this user with mode 0700. Default false.
+   */
+  privateFolder?: boolean;
 }
 
 /** The limits a server enforces (README "Limits"). */
@@ -269,7 +278,14 @@ function describeFileType(st: import('node:fs').Stats): string {
 async function checkFolderSafety(dir: string, path: string): Promise<void> {
   if (typeof process.geteuid !== 'function') return;
   const uid = process.geteuid();
-  const st = await fsp.stat(dir);
+  const st = await fsp.lstat(dir); // lstat: a symlink planted in a shared folder must not be followed
+  if (st.isSymbolicLink()) {
+    throw new ControlSocketPathError(
+      `the socket folder ${dir} is a symbolic link; refusing to follow it for the control socket — ` +
+        `name the real folder in --socket / $SMOOTHD_SOCKET, or remove the link`,
+      path,
+    );
+  }
   if (!st.isDirectory()) throw new ControlSocketPathError(`${dir} is not a folder`, path);
   if (st.uid !== uid && st.uid !== 0) {
     throw new ControlSocketPathError(
@@ -288,25 +304,14 @@ async function checkFolderSafety(dir: string, path: string): Promise<void> {
 }
 
 /** Create the parent folder (0750, group) if missing; clear a stale socket; refuse anything else. */
-async function preparePath(path: string, gid: number | null, logger: Logger): Promise<void> {
+async function preparePath(path: string, gid: number | null, logger: Logger, privateFolder: boolean): Promise<void> {
   const dir = dirname(path);
-  const firstCreated = await fsp.mkdir(dir, { recursive: true, mode: 0o750 }).catch((err: unknown) => {
-    throw new ControlSocketPathError(`cannot create the socket folder ${dir}: ${errMessage(err)}`, path);
-  });
-  if (firstCreated !== undefined) {
-    // mkdir's mode is filtered by the umask; set it exactly on every folder we created.
-    const created: string[] = [];
-    for (let d = dir; ; d = dirname(d)) {
-      created.push(d);
-      if (d === firstCreated || d === dirname(d)) break;
-    }
-    for (const d of created) {
-      await fsp.chmod(d, 0o750);
-      if (gid !== null) await fsp.chown(d, -1, gid);
-    }
-    logger.debug({ dir, created }, 'created control socket folder');
+  if (privateFolder) {
+    const problem = ensurePrivateSocketFolder(dir, process.geteuid?.() ?? -1);
+    if (problem !== null) throw new ControlSocketPathError(problem, path);
+  } else {
+    await prepareSharedFolder(dir, path, gid, logger);
   }
-  await checkFolderSafety(dir, path);
   let st: import('node:fs').Stats;
   try {
     st = await fsp.lstat(path);
@@ -331,6 +336,27 @@ async function preparePath(path: string, gid: number | null, logger: Logger): Pr
       }
     });
   }
+}
+
+/** The parent folder of a path the operator named: created 0750 (with the socket group) when missing. */
+async function prepareSharedFolder(dir: string, path: string, gid: number | null, logger: Logger): Promise<void> {
+  const firstCreated = await fsp.mkdir(dir, { recursive: true, mode: 0o750 }).catch((err: unknown) => {
+    throw new ControlSocketPathError(`cannot create the socket folder ${dir}: ${errMessage(err)}`, path);
+  });
+  if (firstCreated !== undefined) {
+    // mkdir's mode is filtered by the umask; set it exactly on every folder we created.
+    const created: string[] = [];
+    for (let d = dir; ; d = dirname(d)) {
+      created.push(d);
+      if (d === firstCreated || d === dirname(d)) break;
+    }
+    for (const d of created) {
+      await fsp.chmod(d, 0o750);
+      if (gid !== null) await fsp.chown(d, -1, gid);
+    }
+    logger.debug({ dir, created }, 'created control socket folder');
+  }
+  await checkFolderSafety(dir, path);
 }
 
 async function listenOn(server: Server, path: string, backlog: number): Promise<void> {
@@ -773,10 +799,10 @@ class ServerImpl implements ControlServer {
     this.connections.delete(conn);
   }
 
-  async start(mode: number, group: string | null | undefined, groupFile: string | undefined): Promise<void> {
+  async start(mode: number, group: string | null | undefined, groupFile: string | undefined, privateFolder: boolean): Promise<void> {
     const path = checkSocketPath(this.path);
     const gid = group === null || group === undefined || group === '' ? null : await lookupGroupId(group, groupFile);
-    await preparePath(path, gid, this.logger);
+    await preparePath(path, gid, this.logger, privateFolder);
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: false });
     server.on('connection', (socket) => this.onConnection(socket));
     const dir = dirname(path);
@@ -855,6 +881,6 @@ class ServerImpl implements ControlServer {
 export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
   if (basename(opts.path) === '') throw new ControlSocketPathError(`socket path ${opts.path} names a folder`, opts.path);
   const impl = new ServerImpl(opts);
-  await impl.start(opts.mode, opts.group, opts.groupFile);
+  await impl.start(opts.mode, opts.group, opts.groupFile, opts.privateFolder ?? false);
   return impl;
 }

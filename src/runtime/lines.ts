@@ -20,6 +20,11 @@ export class LineSplitter {
     }
   }
 
+  /** The text of the line not yet ended by a newline. */
+  get pending(): string {
+    return this.buf;
+  }
+
   flush(): void {
     if (this.buf.length > 0) this.onLine(this.buf);
     this.buf = '';

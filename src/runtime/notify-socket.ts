@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Config, ConfigIssue } from '../config/types.js';
+import type { Config, ConfigIssue, WorkerAccount } from '../config/types.js';
 
 /** The part of unix-dgram's API smoothd uses. */
 export interface UnixDgramSocket {
@@ -133,11 +133,14 @@ export interface WorkerNotifySocket {
 
 /**
  * The folder of worker notify sockets and the open sockets in it. Created on
- * first use as `<base>/notify.<pid>`, mode 0700. For a worker that runs as
- * another user the folder is 0711 (names not listable) — the same one when
- * every folder above it is searchable by others, else a fresh one in the temp
- * folder — and its socket is chowned to the worker's user, mode 0600, so only
- * that user (and root) can send to it.
+ * first use with mkdtemp as `<base>/notify-XXXXXX`, mode 0700 — never by a
+ * predictable name, so nothing another user planted in a shared folder is
+ * ever used or removed. For workers that run as another user a second fresh
+ * mkdtemp folder is made — in `base` when every folder above it is
+ * searchable by others, else in the temp folder — and set to 0711 (names not
+ * listable) through its descriptor (opened with O_NOFOLLOW); each socket in it
+ * is checked with lstat, then chowned to the worker's user, mode 0600, so
+ * only that user (and root) can send to it.
  */
 export class WorkerNotifySockets {
   private dir: string | null = null;
@@ -156,13 +159,13 @@ export class WorkerNotifySockets {
       if (this.shared === null) {
         // Another user must traverse every folder on the way: the control socket's
         // folder may be 0750 (smoothd creates it so), then use a fresh one in /tmp.
-        if (this.dirMode(this.base) & 0o001) {
-          this.shared = this.privateFolder();
-        } else {
-          this.shared = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-notify-'));
-          this.made.push(this.shared);
-        }
-        fs.chmodSync(this.shared, 0o711);
+        const shared =
+          this.dirMode(this.base) & 0o001
+            ? fs.mkdtempSync(path.join(this.base, 'notify-'))
+            : fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-notify-'));
+        this.made.push(shared);
+        chmodFolder(shared, 0o711);
+        this.shared = shared;
       }
       return this.shared;
     }
@@ -171,11 +174,9 @@ export class WorkerNotifySockets {
 
   private privateFolder(): string {
     if (this.dir === null) {
-      const dir = path.join(this.base, `notify.${process.pid}`);
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      this.dir = dir;
+      const dir = fs.mkdtempSync(path.join(this.base, 'notify-')); // a fresh name, mode 0700
       this.made.push(dir);
+      this.dir = dir;
     }
     return this.dir;
   }
@@ -225,12 +226,11 @@ export class WorkerNotifySockets {
       return new Error(`cannot bind the worker notify socket ${file}: ${(bindError as Error).message}`);
     }
     try {
-      if (owner) {
-        fs.chownSync(file, owner.uid, owner.gid);
-        fs.chmodSync(file, 0o600);
-      } else {
-        fs.chmodSync(file, 0o600);
-      }
+      // The folder is ours (mkdtemp) and nobody else may write in it; still check what bind made before chown.
+      const info = fs.lstatSync(file);
+      if (!info.isSocket() || info.uid !== (process.geteuid?.() ?? info.uid)) throw new Error('it is not the socket smoothd bound');
+      if (owner) fs.chownSync(file, owner.uid, owner.gid);
+      fs.chmodSync(file, 0o600);
     } catch (err) {
       safeClose(sock);
       fs.rmSync(file, { force: true });
@@ -265,6 +265,16 @@ export class WorkerNotifySockets {
   }
 }
 
+/** chmod a folder through its descriptor, refusing a symlink in its place (O_NOFOLLOW). */
+function chmodFolder(dir: string, mode: number): void {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  try {
+    fs.fchmodSync(fd, mode);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function safeClose(sock: UnixDgramSocket): void {
   try {
     sock.close();
@@ -273,9 +283,17 @@ function safeClose(sock: UnixDgramSocket): void {
   }
 }
 
-/** uid and gid a worker runs as, from /etc/passwd and /etc/group; null when it runs as smoothd's user. */
-export function workerOwner(spec: { user: string | null; group: string | null }, files = { passwd: '/etc/passwd', group: '/etc/group' }): SocketOwner | null {
+/**
+ * uid and gid a worker runs as: the account resolved (through NSS) when the
+ * config was checked, else from /etc/passwd and /etc/group; null when it runs
+ * as smoothd's user.
+ */
+export function workerOwner(
+  spec: { user: string | null; group: string | null; account?: WorkerAccount | null },
+  files = { passwd: '/etc/passwd', group: '/etc/group' },
+): SocketOwner | null {
   if (spec.user === null && spec.group === null) return null;
+  if (spec.account) return { uid: spec.account.uid ?? process.geteuid?.() ?? 0, gid: spec.account.gid };
   const read = (f: string): string[][] => {
     try {
       return fs

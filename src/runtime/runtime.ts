@@ -15,7 +15,9 @@ import { buildStatus } from '../supervisor/status.js';
 import type { Effect, GenerationSpec, MachineEvent, MachineState, ProgressEvent, RefusalKind } from '../supervisor/types.js';
 import { SocketTable } from './sockets.js';
 import { startWorker, type RunningWorker } from './spawn.js';
+import { LingeringGroups } from './procgroup.js';
 import { WorkerNotifySockets, workerOwner } from './notify-socket.js';
+import { StatusCoalescer } from './status-coalescer.js';
 
 export interface Clock {
   now(): number;
@@ -49,6 +51,8 @@ export interface RuntimeOptions {
   onState?(state: MachineState, effect: Effect): void;
   /** Called after each batch of events has been handled, with the state it left. */
   onSettled?(state: MachineState): void;
+  /** The state machine's step (tests inject a failing one; default: the real machine). */
+  step?: typeof step;
 }
 
 /** Why a request was refused; the control layer turns it into a JSON-RPC error. */
@@ -59,6 +63,18 @@ export class RequestRefused extends Error {
   ) {
     super(message);
     this.name = 'RequestRefused';
+  }
+}
+
+/**
+ * The state machine threw on the event a request made. The state is left as
+ * it was before that event (the machine is pure) and the caller gets this
+ * instead of waiting forever; the control server answers INTERNAL (-32099).
+ */
+export class InternalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InternalError';
   }
 }
 
@@ -102,10 +118,16 @@ export class Runtime {
   readonly ready: Promise<void>;
   private readyResolve!: () => void;
   private readonly notifySockets: WorkerNotifySockets;
+  /** Process groups whose leader exited while other members live on (DESIGN §13). */
+  private readonly lingering = new LingeringGroups({ onGone: (workerId) => this.dispatch({ type: 'worker.gone', workerId }) });
   private processed = 0;
+  private readonly step: typeof step;
+  private readonly statuses: StatusCoalescer;
 
   constructor(private readonly opts: RuntimeOptions) {
     this.clock = opts.clock ?? realClock;
+    this.step = opts.step ?? step;
+    this.statuses = new StatusCoalescer((workerId, text) => this.dispatch({ type: 'worker.status', workerId, text }), this.clock);
     this.log = opts.logger;
     this.state = initialState(opts.config, opts.specs, { platform: opts.platform ?? process.platform, now: this.clock.now() });
     this.exited = new Promise((r) => (this.exitResolve = r));
@@ -205,10 +227,13 @@ export class Runtime {
         const ev = this.queue.shift()!;
         let result;
         try {
-          result = step(this.state, ev, this.clock.now());
+          result = this.step(this.state, ev, this.clock.now());
         } catch (err) {
-          // A bug in the machine must not take the workers down with it: log and drop the event.
+          // A bug in the machine must not take the workers down with it: log and
+          // drop the event (the state stays as it was), and answer the request
+          // that sent it, so its caller does not wait forever.
           this.log.error({ err, event: ev.type }, 'internal error while handling an event; the event was dropped');
+          this.failRequest(ev, err);
           continue;
         }
         this.state = result.state;
@@ -228,12 +253,23 @@ export class Runtime {
     }
   }
 
+  private failRequest(ev: MachineEvent, err: unknown): void {
+    const requestId = (ev as { requestId?: unknown }).requestId;
+    if (typeof requestId !== 'number') return;
+    const pending = this.requests.get(requestId);
+    if (!pending) return;
+    this.requests.delete(requestId);
+    pending.reject(new InternalError(`smoothd could not handle the ${ev.type} event (${err instanceof Error ? err.message : String(err)}); nothing changed`));
+  }
+
   private perform(e: Effect): void {
     switch (e.type) {
       case 'spawn':
         return this.spawn(e);
       case 'signal': {
-        this.procs.get(e.workerId)?.signal(e.signal);
+        const p = this.procs.get(e.workerId);
+        if (p) p.signal(e.signal);
+        else this.lingering.signal(e.workerId, e.signal);
         return;
       }
       case 'timer.set': {
@@ -243,7 +279,8 @@ export class Runtime {
           e.key,
           this.clock.setTimeout(() => {
             this.timers.delete(e.key);
-            this.dispatch({ type: 'timer', key: e.key });
+            const of = e.stderrOf;
+            this.dispatch(of === undefined ? { type: 'timer', key: e.key } : { type: 'timer', key: e.key, stderrTail: this.procs.get(of)?.stderrTail() ?? [] });
           }, e.ms),
         );
         return;
@@ -303,6 +340,8 @@ export class Runtime {
           this.requests.delete(id);
         }
         this.notifySockets.closeAll();
+        this.statuses.closeAll();
+        this.lingering.close();
         this.opts.onState?.(this.state, e);
         this.exitResolve(e.code);
         return;
@@ -325,8 +364,11 @@ export class Runtime {
     }
     const id = e.workerId;
     // Readiness and STATUS come over IPC or the worker's own NOTIFY_SOCKET; both end here.
-    const onReady = (): void => this.dispatch({ type: 'worker.ready', workerId: id });
-    const onStatus = (text: string): void => this.dispatch({ type: 'worker.status', workerId: id, text });
+    const onReady = (): void => {
+      this.statuses.flush(id);
+      this.dispatch({ type: 'worker.ready', workerId: id });
+    };
+    const onStatus = (text: string): void => this.statuses.push(id, text);
     const onStats = (requests: number | null, errors: number | null): void => this.dispatch({ type: 'worker.stats', workerId: id, requests, errors });
     let notify: { path: string; close(): void } | undefined;
     if (e.spec.ready.kind === 'notify') {
@@ -362,7 +404,9 @@ export class Runtime {
         onExit: (code, signal, stderrTail) => {
           this.procs.delete(id);
           notify?.close();
-          this.dispatch({ type: 'worker.exited', workerId: id, code, signal, stderrTail });
+          // The leader's pid is its process group's id; other members may live on.
+          const lingering = running instanceof Error ? false : this.lingering.leaderExited(id, running.pid);
+          this.dispatch({ type: 'worker.exited', workerId: id, code, signal, stderrTail, ...(lingering ? { lingering } : {}) });
         },
       },
     );

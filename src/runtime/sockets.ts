@@ -108,11 +108,12 @@ export class SocketTable {
    * Bind every address not held yet. All or nothing: on any failure the
    * sockets bound by this call are closed again and a ListenError is thrown.
    */
-  bindAll(entries: ListenEntry[]): void {
+  async bindAll(entries: ListenEntry[]): Promise<void> {
     const fresh: HeldSocket[] = [];
     try {
       for (const entry of entries) {
         if (this.held.has(entry.address.key) || fresh.some((s) => s.key === entry.address.key)) continue;
+        if (entry.address.kind === 'unix') await clearUnixPath(entry, entry.address.path);
         fresh.push(this.bindOne(entry));
       }
     } catch (err) {
@@ -156,7 +157,6 @@ export class SocketTable {
         return { key: a.key, address: a, fd: h.fd, bound, handle: h, unixPath: null };
       }
       case 'unix': {
-        removeStaleUnixSocket(entry, a.path);
         const h = createServerHandle()(a.path, -1, -1);
         if (typeof h === 'number') throw new ListenError(entry.text, explainBindError(entry, errnoName(h)));
         const mode = entry.mode ?? 0o666;
@@ -200,8 +200,15 @@ function closeHeld(s: HeldSocket): void {
   }
 }
 
-/** A socket file left by a dead process is replaced; anything else at the path is an error. */
-function removeStaleUnixSocket(entry: ListenEntry, path: string): void {
+/**
+ * Make room for a unix listen socket: a socket file nothing answers on (left
+ * by a dead process) is removed; a socket that answers a connect belongs to a
+ * live process and is never removed (the same probe as the control socket);
+ * anything that is not a socket is never removed. The bind follows in the
+ * same tick as the last check.
+ */
+async function clearUnixPath(entry: ListenEntry, path: string): Promise<void> {
+  const where = `listen ${JSON.stringify(entry.text)}`;
   let st: fs.Stats;
   try {
     st = fs.lstatSync(path);
@@ -209,7 +216,48 @@ function removeStaleUnixSocket(entry: ListenEntry, path: string): void {
     return;
   }
   if (!st.isSocket()) {
-    throw new ListenError(entry.text, `listen ${JSON.stringify(entry.text)}: ${path} exists and is not a socket; smoothd will not remove it — move it away or choose another path`);
+    throw new ListenError(entry.text, `${where}: ${path} exists and is not a socket; smoothd will not remove it — move it away or choose another path`);
   }
-  fs.unlinkSync(path);
+  const state = await probeUnixSocket(path);
+  if (state === 'live') {
+    throw new ListenError(
+      entry.text,
+      `${where}: address in use by another process (something accepts connections on ${path}); ` +
+        'stop it (ss -xlp shows which process) or choose another path; smoothd will not remove a live socket',
+    );
+  }
+  if (state === 'denied') {
+    throw new ListenError(entry.text, `${where}: a socket exists at ${path} and smoothd may not connect to it to see whether it is in use; remove it if it is stale, or choose another path`);
+  }
+  // Stale: nothing listens. Remove it only if it is still the file we examined.
+  const now = lstatOrNull(path);
+  if (now !== null && now.ino === st.ino && now.dev === st.dev) fs.unlinkSync(path);
+}
+
+function lstatOrNull(path: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** Does a process accept connections on this unix socket? (Connects and closes at once.) */
+function probeUnixSocket(path: string, timeoutMs = 1000): Promise<'live' | 'stale' | 'denied'> {
+  return new Promise((resolve) => {
+    const sock = net.createConnection({ path });
+    const done = (state: 'live' | 'stale' | 'denied'): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(state);
+    };
+    // A connect that neither succeeds nor fails means someone holds the socket (its queue is full).
+    const timer = setTimeout(() => done('live'), timeoutMs);
+    sock.once('connect', () => done('live'));
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EACCES' || err.code === 'EPERM') done('denied');
+      else if (err.code === 'EAGAIN') done('live');
+      else done('stale'); // ECONNREFUSED: nothing listens; ENOENT: gone meanwhile
+    });
+  });
 }

@@ -7,7 +7,9 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { GenerationSpec } from '../supervisor/types.js';
+import { INSTALL_SETPRIV } from '../config/accounts.js';
 import { LineSplitter } from './lines.js';
+import { signalGroupIfMembers } from './procgroup.js';
 
 /** Makes LISTEN_PID the worker's own pid: `$$` of this shell is the pid the command keeps after exec (DESIGN §9). */
 const EXEC_WRAPPER = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
@@ -40,22 +42,45 @@ export interface WorkerCallbacks {
 export interface RunningWorker {
   pid: number;
   child: ChildProcess;
-  /** Signals the worker's whole process group. */
+  /** Signals the worker's whole process group (after its leader exited, only while the group has members). */
   signal(sig: NodeJS.Signals): void;
+  /** The last lines of stderr so far, with a line not yet ended, for reports made while it runs. */
+  stderrTail(): string[];
 }
 
 export const STDERR_TAIL = 20;
 
-export function findSetpriv(): string | null {
-  for (const p of ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv']) {
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      // try the next
-    }
+/** Where setpriv is looked for before PATH (trusted system folders first). */
+export const SETPRIV_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+
+/**
+ * The setpriv workers are spawned through: the first executable `setpriv` in
+ * SETPRIV_DIRS, then in smoothd's PATH (NixOS keeps it in
+ * /run/current-system/sw/bin); null when there is none.
+ *
+ * For tests only (undocumented for operators): SMOOTHD_SETPRIV names the
+ * setpriv to use instead of searching, and an empty value means "none", so a
+ * test can show what happens on a machine without it.
+ */
+export function findSetpriv(env: NodeJS.ProcessEnv = process.env, systemDirs: readonly string[] = SETPRIV_DIRS): string | null {
+  const forced = env.SMOOTHD_SETPRIV;
+  if (forced !== undefined) return forced !== '' && isExecutableFile(forced) ? forced : null;
+  const fromPath = (env.PATH ?? '').split(':').filter((d) => d.startsWith('/'));
+  for (const dir of [...systemDirs, ...fromPath]) {
+    const candidate = `${dir.replace(/\/+$/, '')}/setpriv`;
+    if (isExecutableFile(candidate)) return candidate;
   }
   return null;
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    if (!fs.statSync(file).isFile()) return false;
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function workerEnv(l: WorkerLaunch): NodeJS.ProcessEnv {
@@ -75,52 +100,84 @@ export function workerEnv(l: WorkerLaunch): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * The program and arguments that start a worker: the LISTEN_PID wrapper, run
+ * through setpriv (parent-death signal, and the account of `user`/`group`)
+ * when there is one. A worker with `user`/`group` is never started without
+ * setpriv or without its resolved ids: that would run it as root. Throws
+ * then (the config check refuses such a config before it gets here).
+ */
 export function workerArgv(l: WorkerLaunch): { file: string; args: string[] } {
   const [, ...rest] = l.spec.command;
   const inner = ['/bin/sh', '-c', EXEC_WRAPPER, l.spec.executable, ...rest];
+  const switching = l.spec.user !== null || l.spec.group !== null;
+  const account = l.spec.account ?? null;
+  if (switching && !l.setpriv) {
+    throw new Error(`group ${l.group} sets user/group but setpriv is not available, and smoothd never runs such a worker as root; ${INSTALL_SETPRIV}`);
+  }
+  if (switching && account === null) {
+    throw new Error(`group ${l.group} sets user/group but its account was not resolved when the config was checked`);
+  }
   if (!l.setpriv) return { file: inner[0]!, args: inner.slice(1) };
   const ids: string[] = [];
-  if (l.spec.user !== null) {
-    ids.push('--reuid', l.spec.user, '--init-groups');
-    ids.push('--regid', l.spec.group ?? primaryGroupOf(l.spec.user));
-  } else if (l.spec.group !== null) {
-    ids.push('--regid', l.spec.group, '--clear-groups');
+  if (account !== null) {
+    if (account.uid !== null) ids.push('--reuid', String(account.uid));
+    ids.push('--regid', String(account.gid));
+    ids.push(account.uid !== null && account.initGroups ? '--init-groups' : '--clear-groups');
   }
   return { file: l.setpriv, args: ['--pdeathsig', 'TERM', ...ids, '--', ...inner] };
 }
 
-/** The primary gid of a user from /etc/passwd (setpriv needs an explicit --regid). */
-function primaryGroupOf(user: string): string {
+/**
+ * Why a spawn failed, with the path and errno that explain it: Node reports
+ * a missing cwd as ENOENT of the program, so look at the cwd first.
+ */
+export function describeSpawnFailure(file: string, cwd: string, err?: NodeJS.ErrnoException): string {
+  const cwdProblem = pathProblem(cwd, true);
+  if (cwdProblem) return `cwd ${cwd} ${cwdProblem}`;
+  const fileProblem = pathProblem(file, false);
+  if (fileProblem) return `${file} ${fileProblem}`;
+  return `could not start ${file} in ${cwd}${err ? `: ${err.message}${err.code ? ` (${err.code})` : ''}` : ''}`;
+}
+
+function pathProblem(p: string, folder: boolean): string | null {
   try {
-    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f[0] === user || f[2] === user) return f[3] ?? user;
-    }
-  } catch {
-    // fall through
+    const info = fs.statSync(p);
+    if (folder && !info.isDirectory()) return 'is not a folder (ENOTDIR)';
+    if (!folder && !info.isFile()) return 'is not a regular file (EACCES)';
+    fs.accessSync(p, fs.constants.X_OK);
+    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+    if (code === 'ENOENT') return 'does not exist (ENOENT)';
+    if (code === 'ENOTDIR') return 'does not exist: a part of its path is not a folder (ENOTDIR)';
+    if (code === 'EACCES') return `cannot be ${folder ? 'entered' : 'run'}: permission denied (EACCES)`;
+    return `cannot be used (${code})`;
   }
-  return user;
 }
 
 export function startWorker(l: WorkerLaunch, log: Logger, cb: WorkerCallbacks): RunningWorker | Error {
   const useIpc = l.spec.ready.kind === 'ipc';
   const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', ...l.fds, ...(useIpc ? (['ipc'] as const) : [])];
-  const { file, args } = workerArgv(l);
+  let file = l.spec.executable;
   let child: ChildProcess;
   try {
-    child = spawn(file, args, {
+    const argv = workerArgv(l);
+    file = argv.file;
+    child = spawn(file, argv.args, {
       cwd: l.spec.cwdReal,
       env: workerEnv(l),
       stdio,
       detached: true, // setsid: its own process group, signalled as a whole
     });
   } catch (err) {
-    return err as Error;
+    const e = err as NodeJS.ErrnoException;
+    return new Error(e.syscall === undefined ? e.message : describeSpawnFailure(file, l.spec.cwdReal, e));
   }
   if (child.pid === undefined) {
-    const err = new Error(`could not start ${l.spec.executable}`);
-    child.once('error', () => undefined);
-    return err;
+    // The errno comes with an 'error' event on the next tick: log it, describe it from the paths now.
+    child.once('error', (e: NodeJS.ErrnoException) => log.warn({ group: l.group, workerId: l.workerId, err: e.message, code: e.code }, 'spawn failed'));
+    return new Error(describeSpawnFailure(file, l.spec.cwdReal));
   }
   const pid = child.pid;
   const fields = { group: l.group, workerId: l.workerId, pid };
@@ -177,7 +234,14 @@ export function startWorker(l: WorkerLaunch, log: Logger, cb: WorkerCallbacks): 
   return {
     pid,
     child,
+    stderrTail: () => (err.pending === '' ? [...tail] : [...tail, err.pending].slice(-STDERR_TAIL)),
     signal(sig) {
+      // Once the leader has been reaped its pid may be reused, and so may the group id
+      // when the group is empty: signal the group only while /proc shows members.
+      if (child.exitCode !== null || child.signalCode !== null) {
+        signalGroupIfMembers(pid, sig);
+        return;
+      }
       try {
         process.kill(-pid, sig);
       } catch {

@@ -38,6 +38,8 @@ export { currentReport, describeExit, formatMs, idleReport, statusLine } from '.
 export const BACKOFF_RESET_MS = 60_000;
 /** Lines of stderr kept for failure reports. */
 export const STDERR_TAIL_LINES = 20;
+/** Status text of a worker whose leader exited while its process group lives on. */
+export const LINGERING_TEXT = 'leader exited; waiting for the rest of its process group';
 
 export interface InitOptions {
   platform: string;
@@ -122,9 +124,9 @@ class Stepper {
     return this.s.workers.find((w) => w.id === id);
   }
 
-  private setTimer(key: string, ms: number): void {
+  private setTimer(key: string, ms: number, stderrOf?: number): void {
     this.s.timers[key] = this.now + ms;
-    this.emit({ type: 'timer.set', key, ms });
+    this.emit(stderrOf === undefined ? { type: 'timer.set', key, ms } : { type: 'timer.set', key, ms, stderrOf });
   }
 
   private clearTimer(key: string): void {
@@ -188,9 +190,11 @@ class Stepper {
       case 'worker.stats':
         return this.onStats(e.workerId, e.requests, e.errors);
       case 'worker.exited':
-        return this.onExited(e.workerId, e.code, e.signal, e.stderrTail, null);
+        return this.onExited(e.workerId, e.code, e.signal, e.stderrTail, null, e.lingering ?? false);
+      case 'worker.gone':
+        return this.onGone(e.workerId);
       case 'timer':
-        return this.onTimer(e.key);
+        return this.onTimer(e.key, e.stderrTail ?? []);
       case 'reload.request':
         return this.onReloadRequest(e.requestId, e.groups, [], e.trigger);
       case 'restart.request':
@@ -285,7 +289,7 @@ class Stepper {
     this.failReload(g, { group: g.name, workerId: w.id, slot: w.slot, pid: w.pid, reason, stderrTail: [] });
   }
 
-  private onTimer(key: string): void {
+  private onTimer(key: string, stderrTail: string[]): void {
     if (!(key in this.s.timers)) return; // stale: cleared after it fired
     delete this.s.timers[key];
     const [kind, a, b] = key.split(':');
@@ -300,7 +304,8 @@ class Stepper {
         const reason = `not ready within ${formatMs(spec.readyTimeoutMs)} (readyTimeout)`;
         this.stopWorker(w, reason);
         w.failed = true;
-        this.workerFailed(w, reason, []);
+        // The worker is still alive: its stderr so far comes with the timer (the exit comes later).
+        this.workerFailed(w, reason, stderrTail);
         // Like a crash before readiness: the slot restarts after its backoff, counted from
         // now (not from the exit, else reconcile would refill the slot at once).
         const slot = g.slots[w.slot];
@@ -386,14 +391,24 @@ class Stepper {
     }
   }
 
-  private onExited(id: number, code: number | null, signal: string | null, stderrTail: string[], spawnError: string | null): void {
+  private onExited(id: number, code: number | null, signal: string | null, stderrTail: string[], spawnError: string | null, lingering = false): void {
     const w = this.worker(id);
-    if (!w) return;
+    if (!w || w.leaderExit) return;
+    const planned = w.phase === 'stopping';
+    if (lingering && planned) {
+      // Still stopping: the kill timer stays armed, and a reload that retired it waits.
+      w.leaderExit = { code, signal, crash: false };
+      w.statusText = LINGERING_TEXT;
+      this.log('warn', "worker's leader exited but its process group lives on; waiting for it", { group: w.group, workerId: id, pid: w.pid, code, signal });
+      return;
+    }
     this.s.workers = this.s.workers.filter((x) => x.id !== id);
     for (const k of ['ready', 'readyTimeout', 'kill']) this.clearTimer(`${k}:${id}`);
+    // A crash whose process group lives on: the slot is handled as a crash below, and the
+    // rest of the group is stopped (stop signal, SIGKILL at stopTimeout) as a stopping worker.
+    if (lingering) this.stopLeftover(w, code, signal);
     const g = this.group(w.group);
     const how = spawnError ?? describeExit(code, signal);
-    const planned = w.phase === 'stopping';
     const reason = planned ? (w.killed ? 'killed after stopTimeout' : `stopped (${w.stopReason ?? 'requested'})`) : how;
     const exit: ExitInfo = { code, signal, at: new Date(this.now).toISOString(), reason };
     const slot = g?.slots[w.slot];
@@ -409,8 +424,9 @@ class Stepper {
       return;
     }
 
-    // Unplanned exit: a crash.
-    this.log('warn', 'worker crashed', { group: w.group, workerId: id, pid: w.pid, code, signal, stderrTail: stderrTail.slice(-5) });
+    // Unplanned exit: a crash, or a spawn that failed (its error says why, with path and errno).
+    if (spawnError !== null) this.log('warn', 'worker could not be started', { group: w.group, workerId: id, slot: w.slot, generation: w.generation, error: spawnError });
+    else this.log('warn', 'worker crashed', { group: w.group, workerId: id, pid: w.pid, code, signal, stderrTail: stderrTail.slice(-5) });
     if (slot && g) {
       slot.restarts += 1;
       const wasStable = w.readyAt !== null && this.now - w.readyAt >= BACKOFF_RESET_MS;
@@ -421,7 +437,7 @@ class Stepper {
     const r = this.s.reload;
     const watched = r?.order.find((e) => e.name === w.group && e.state === 'watching' && e.generation === w.generation);
     if (beforeReady || failedRoll) {
-      const reason = beforeReady ? `${how} before it was ready` : `${how} while the reload was still rolling`;
+      const reason = spawnError !== null ? how : beforeReady ? `${how} before it was ready` : `${how} while the reload was still rolling`;
       this.workerFailed(w, reason, stderrTail);
     } else if (watched && g && r && !r.rollback) {
       if (watched.verification) watched.verification.verdict = 'failed';
@@ -433,6 +449,27 @@ class Stepper {
     if (g.rollTarget !== null) return; // the roll refills the slot with the new generation
     if (this.s.reload?.rollback?.queue.includes(g.name)) return; // its rollback refills it
     this.backoff(g, w.slot);
+  }
+
+  private stopLeftover(w: WorkerRecord, code: number | null, signal: string | null): void {
+    const rest: WorkerRecord = { ...w, leaderExit: { code, signal, crash: true }, statusText: LINGERING_TEXT };
+    this.s.workers.push(rest);
+    this.stopWorker(rest, 'its leader exited; stopping the rest of its process group');
+  }
+
+  /** The process group of a worker whose leader had exited is empty now. */
+  private onGone(id: number): void {
+    const w = this.worker(id);
+    if (!w || !w.leaderExit) return;
+    const { code, signal, crash } = w.leaderExit;
+    w.leaderExit = null;
+    if (!crash) return this.onExited(id, code, signal, [], null);
+    // The crash was handled when the leader exited; the slot's lastExit keeps it.
+    this.s.workers = this.s.workers.filter((x) => x.id !== id);
+    this.clearTimer(`kill:${id}`);
+    this.log('info', 'the rest of a crashed worker\'s process group has exited', { group: w.group, workerId: id, pid: w.pid, killed: w.killed });
+    const g = this.group(w.group);
+    if (g && g.rollTarget === null) this.pruneSpecs(g);
   }
 
   /** Steady state: the slot restarts from its own generation after a capped, doubling delay. */
@@ -950,11 +987,12 @@ class Stepper {
       failed: false,
       counters: null,
       baseline: null,
+      leaderExit: null,
     };
     this.s.workers.push(w);
     this.emit({ type: 'spawn', workerId: w.id, group: g.name, slot, generation, spec });
     if (spec.ready.kind === 'delay') this.setTimer(`ready:${w.id}`, spec.ready.ms);
-    this.setTimer(`readyTimeout:${w.id}`, spec.readyTimeoutMs);
+    this.setTimer(`readyTimeout:${w.id}`, spec.readyTimeoutMs, w.id);
   }
 
   private stopWorker(w: WorkerRecord, reason: string): void {

@@ -44,6 +44,12 @@ export interface WorkerRecord {
   counters: Counters | null;
   /** Its counters when it became ready: judgement uses what came after. */
   baseline: Counters | null;
+  /**
+   * Its leader exited while other members of its process group live on (DESIGN §13): the
+   * worker stays `stopping` until `worker.gone`. `crash`: the exit was unasked and the
+   * slot was already handled as a crash; only the rest of the group is left to stop.
+   */
+  leaderExit: { code: number | null; signal: string | null; crash: boolean } | null;
 }
 
 export interface SlotState {
@@ -177,8 +183,12 @@ export type MachineEvent =
   | { type: 'worker.ready'; workerId: number }
   | { type: 'worker.status'; workerId: number; text: string }
   | { type: 'worker.stats'; workerId: number; requests: number | null; errors: number | null }
-  | { type: 'worker.exited'; workerId: number; code: number | null; signal: string | null; stderrTail: string[] }
-  | { type: 'timer'; key: string }
+  /** The leader exited; `lingering`: other members of its process group still run (then `worker.gone` follows). */
+  | { type: 'worker.exited'; workerId: number; code: number | null; signal: string | null; stderrTail: string[]; lingering?: boolean }
+  /** /proc shows the process group of a worker whose leader had exited empty (zombies count as gone). */
+  | { type: 'worker.gone'; workerId: number }
+  /** `stderrTail`: the last stderr lines of the worker named by the timer's `stderrOf`, when it fired. */
+  | { type: 'timer'; key: string; stderrTail?: string[] }
   | { type: 'reload.request'; requestId: number; groups: string[] | null; trigger: string }
   | { type: 'restart.request'; requestId: number; group: string }
   | { type: 'config.loaded'; reloadId: number; config: Config; specs: Record<string, GenerationSpec> }
@@ -221,7 +231,8 @@ export interface ProgressEvent {
 export type Effect =
   | { type: 'spawn'; workerId: number; group: string; slot: number; generation: number; spec: GenerationSpec }
   | { type: 'signal'; workerId: number; signal: NodeJS.Signals }
-  | { type: 'timer.set'; key: string; ms: number }
+  /** `stderrOf`: when it fires, the runtime attaches that worker's stderr tail to the timer event. */
+  | { type: 'timer.set'; key: string; ms: number; stderrOf?: number }
   | { type: 'timer.clear'; key: string }
   | { type: 'config.load'; reloadId: number }
   | { type: 'reply.accepted'; requestId: number; reloadId: number; state: 'running' | 'queued' }

@@ -9,7 +9,12 @@
  * package is missing, each message is handed to the `systemd-notify` command
  * instead; it is spawned directly by smoothd, and systemd-notify sends with
  * its parent's pid as the sender, so `NotifyAccess=main` still accepts it
- * when smoothd runs as root. Without NOTIFY_SOCKET everything here is a no-op.
+ * when smoothd runs as root. Unprivileged it cannot: the kernel refuses
+ * credentials for another pid and libsystemd then sends with systemd-notify's
+ * own pid, which only `NotifyAccess=all` accepts — and only while that
+ * process lives, so smoothd then runs it without `--no-block` (it waits until
+ * systemd has processed the message) and warns once at start, naming the
+ * fix. Without NOTIFY_SOCKET everything here is a no-op.
  */
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
@@ -32,6 +37,8 @@ export interface NotifierOptions {
   dgram?: UnixDgramModule | null;
   /** The systemd-notify command (tests). */
   command?: string;
+  /** smoothd's uid (tests); default process.getuid(). */
+  uid?: number;
 }
 
 /** CLOCK_MONOTONIC in microseconds (libuv's hrtime reads CLOCK_MONOTONIC on Linux), as systemd wants it. */
@@ -86,10 +93,12 @@ class CommandTransport implements NotifyTransport {
   constructor(
     private readonly command: string,
     private readonly env: NodeJS.ProcessEnv,
+    /** Root: systemd-notify sends as smoothd's pid and need not wait. Else it must wait (see the top of this file). */
+    private readonly privileged: boolean,
   ) {}
 
   send(_message: string, fields: NotifyFields): Promise<void> {
-    const args = ['--no-block', ...Object.entries(fields).map(([k, v]) => `${k}=${v.replace(/[\r\n]+/g, ' ')}`)];
+    const args = [...(this.privileged ? ['--no-block'] : []), ...Object.entries(fields).map(([k, v]) => `${k}=${v.replace(/[\r\n]+/g, ' ')}`)];
     return new Promise((resolve, reject) => {
       execFile(this.command, args, { env: this.env, timeout: 5_000 }, (err, _out, stderr) => {
         if (err) reject(new Error(`${this.command} ${args.join(' ')}: ${String(stderr).trim() || err.message}`));
@@ -136,7 +145,17 @@ export class SystemdNotifier {
       if (this.socket.startsWith('/')) {
         log.debug({ socket: this.socket }, 'unix-dgram is not installed: sending systemd notifications with systemd-notify');
       }
-      this.transport = new CommandTransport(command, env);
+      const uid = opts.uid ?? process.getuid?.() ?? 0;
+      this.transport = new CommandTransport(command, env, uid === 0);
+      if (uid !== 0) {
+        log.warn(
+          { socket: this.socket, uid },
+          `NOTIFY_SOCKET ${this.socket} ${this.socket.startsWith('/') ? 'needs unix-dgram, which is not installed' : 'is abstract'}, so smoothd sends ` +
+            `with the systemd-notify command; as a non-root user it cannot send on smoothd's behalf, and systemd accepts ` +
+            `its messages only with NotifyAccess=all (systemctl edit smoothd: [Service] NotifyAccess=all)` +
+            (this.socket.startsWith('/') ? ' or once unix-dgram is installed (npm install -g unix-dgram)' : ''),
+        );
+      }
     }
   }
 

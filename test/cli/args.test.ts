@@ -30,6 +30,7 @@ describe('parseArgs (the fast path)', () => {
     expect(parseArgs(['-h', 'reload']).command).toEqual({ name: 'help', topic: 'reload' });
     expect(parseArgs(['help', 'stop']).command).toEqual({ name: 'help', topic: 'stop' });
     expect(parseArgs(['status', '--version']).command).toEqual({ name: 'version' });
+    expect(parseArgs(['-V']).command).toEqual({ name: 'version' });
   });
 
   it('throws UsageError for bad input', () => {
@@ -50,11 +51,19 @@ describe('parseDuration', () => {
     expect(parseDuration('1h')).toBe(3_600_000);
     expect(parseDuration('250')).toBe(250);
   });
+  it('accepts compound durations, the same syntax as the config', () => {
+    expect(parseDuration('1m30s')).toBe(90_000);
+    expect(parseDuration('1h')).toBe(3_600_000);
+    expect(parseDuration('1h2m3s4ms')).toBe(3_723_004);
+    expect(parseArgs(['--timeout', '1m30s', 'status']).timeoutMs).toBe(90_000);
+  });
   it('refuses nonsense, zero and overlong values', () => {
     expect(() => parseDuration('10 sec')).toThrow(UsageError);
     expect(() => parseDuration('-1s')).toThrow(UsageError);
     expect(() => parseDuration('0')).toThrow(/more than 0/);
     expect(() => parseDuration('999h')).toThrow(/too long/);
+    expect(() => parseDuration('1m30')).toThrow(/invalid duration "1m30" for --timeout/);
+    expect(() => parseDuration('0s')).toThrow(/more than 0/);
   });
 });
 

@@ -222,6 +222,35 @@ describe('smoothctl status', () => {
     );
   });
 
+  it('--json prints a JSON error object on stdout when smoothd is not running (exit 69)', async () => {
+    const path = join(h.dir(), 'nothing.sock');
+    const r = await run(['--socket', path, 'status', '--json']);
+    expect(r.code).toBe(69);
+    const out = JSON.parse(r.stdout) as { error: { code: unknown; message: string; data: Record<string, unknown> } };
+    expect(out.error.code).toBeNull();
+    expect(out.error.message).toContain(`no socket at ${path}`);
+    expect(out.error.data).toEqual({ exitCode: 69, reason: 'unreachable', socket: path });
+    expect(r.stderr).toContain('smoothd is not running');
+  });
+
+  it('--json prints the error reply like reload --json does when smoothd answers with an error', async () => {
+    const d = await daemon({
+      status: async () => {
+        throw new RpcError(ERROR_CODES.INTERNAL, 'internal error: boom');
+      },
+    });
+    const r = await run(['--socket', d.path, 'status', '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual({ error: { code: ERROR_CODES.INTERNAL, message: 'internal error: boom', data: null } });
+  });
+
+  it('accepts a compound --timeout like 1m30s (the config parser) and times out with --json as JSON', async () => {
+    const d = await daemon({ status: () => new Promise(() => undefined) });
+    const r = await run(['--socket', d.path, '--timeout', '0m0.3s', 'status', '--json']);
+    expect(r.code).toBe(75);
+    expect(JSON.parse(r.stdout).error.data).toMatchObject({ exitCode: 75, reason: 'timeout' });
+  });
+
   it('exits 75 when --timeout expires', async () => {
     const d = await daemon({ status: () => new Promise(() => undefined) });
     const r = await run(['--socket', d.path, '--timeout', '300ms', 'status']);
@@ -460,10 +489,12 @@ describe('smoothctl usage', () => {
     expect(r3.stdout).toMatch(/-32002\s+RELOAD_REFUSED_WINDOWS/);
   });
 
-  it('--version prints the package version', async () => {
-    const r = await run(['--version']);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^smoothctl \d+\.\d+\.\d+/);
+  it('--version and -V print the package version', async () => {
+    for (const flag of ['--version', '-V']) {
+      const r = await run([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^smoothctl \d+\.\d+\.\d+\n$/);
+    }
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -8,11 +9,10 @@ import {
   checkConfig,
   loadCheckedConfig,
   loadConfig,
-  lookupGroup,
-  lookupUser,
   parseConfigText,
   resolveCommand,
 } from '../../src/config/load.js';
+import { type Getent, GetentUnavailable, getentFromText, lookupGroup, lookupUser } from '../../src/config/accounts.js';
 import { validateConfig } from '../../src/config/schema.js';
 import { ConfigError, type Config, type ConfigIssue, type GroupConfig } from '../../src/config/types.js';
 
@@ -266,30 +266,86 @@ describe('checkConfig', () => {
     ]);
   });
 
-  it('checks users and groups against the account files', async () => {
-    const passwd = await write('passwd', 'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www:/var/www:/usr/sbin/nologin\n');
-    const group = await write('group', 'root:x:0:\nwww-data:x:33:\nops:x:1500:alice\n');
-    const options = { uid: 0, path: '/usr/bin:/bin', passwdFile: passwd, groupFile: group };
+  const accounts = getentFromText(
+    'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www:/var/www:/usr/sbin/nologin\n',
+    'root:x:0:\nwww-data:x:33:\nops:x:1500:alice\n',
+  );
+  const asRoot = { uid: 0, path: '/usr/bin:/bin', getent: accounts, setpriv: '/usr/bin/setpriv' };
+
+  it('checks users and groups through NSS (getent)', async () => {
     const ok = configWith([{ command: ['sh'], cwd: dir, user: 'www-data', group: 'ops' }]);
-    expect(await checkConfig({ ...ok, socketGroup: 'ops' }, options)).toEqual([]);
-    expect(await checkConfig(configWith([{ command: ['sh'], cwd: dir, user: '4242' }]), options)).toEqual([]);
+    expect(await checkConfig({ ...ok, socketGroup: 'ops' }, asRoot)).toEqual([]);
+    expect(await checkConfig(configWith([{ command: ['sh'], cwd: dir, user: '4242', group: '4242' }]), asRoot)).toEqual([]);
 
     const bad = configWith([{ command: ['sh'], cwd: dir, user: 'nobody-here', group: 'nogroup-here' }]);
-    expect(await checkConfig({ ...bad, socketGroup: 'wheel-here' }, options)).toEqual([
+    expect(await checkConfig({ ...bad, socketGroup: 'wheel-here' }, asRoot)).toEqual([
       { path: 'socketGroup', message: expect.stringMatching(/no group "wheel-here"/) as unknown },
-      { path: 'groups.g0.user', message: expect.stringMatching(/^no user "nobody-here" on this machine; create it/) as unknown },
       { path: 'groups.g0.group', message: expect.stringMatching(/^no group "nogroup-here"/) as unknown },
     ]);
+    expect(await checkConfig(configWith([{ command: ['sh'], cwd: dir, user: 'nobody-here' }]), asRoot)).toEqual([
+      { path: 'groups.g0.user', message: expect.stringMatching(/^no user "nobody-here" on this machine; create it/) as unknown },
+    ]);
 
-    expect(await lookupUser('www-data', passwd)).toEqual({ name: 'www-data', uid: 33, gid: 33, home: '/var/www' });
-    expect(await lookupUser('33', passwd)).toMatchObject({ name: 'www-data' });
-    expect(await lookupGroup('ops', group)).toEqual({ name: 'ops', gid: 1500 });
-    expect(await lookupGroup('nope', group)).toBeNull();
+    expect(await lookupUser('www-data', accounts)).toEqual({ name: 'www-data', uid: 33, gid: 33, home: '/var/www' });
+    expect(await lookupUser('33', accounts)).toMatchObject({ name: 'www-data' });
+    expect(await lookupGroup('ops', accounts)).toEqual({ name: 'ops', gid: 1500 });
+    expect(await lookupGroup('nope', accounts)).toBeNull();
+  });
+
+  it('resolves each account to numeric ids once, at check time', async () => {
+    const file = await write(
+      'accounts.yaml',
+      [
+        'groups:',
+        `  named: { command: [sh], cwd: ${dir}, user: www-data }`,
+        `  regrouped: { command: [sh], cwd: ${dir}, user: www-data, group: ops }`,
+        `  numeric: { command: [sh], cwd: ${dir}, user: "4242", group: "4343" }`,
+        `  grouponly: { command: [sh], cwd: ${dir}, group: ops }`,
+        `  plain: { command: [sh], cwd: ${dir} }`,
+      ].join('\n'),
+    );
+    const config = await loadCheckedConfig(file, asRoot);
+    expect(config.groups.map((g) => [g.name, g.account])).toEqual([
+      ['named', { uid: 33, gid: 33, initGroups: true }],
+      ['regrouped', { uid: 33, gid: 1500, initGroups: true }],
+      ['numeric', { uid: 4242, gid: 4343, initGroups: false }],
+      ['grouponly', { uid: null, gid: 1500, initGroups: false }],
+      ['plain', null],
+    ]);
+  });
+
+  it('refuses a numeric uid without a passwd entry unless a group is given', async () => {
+    const config = configWith([{ command: ['sh'], cwd: dir, user: '4242' }]);
+    expect(await checkConfig(config, asRoot)).toEqual([
+      { path: 'groups.g0.user', message: expect.stringMatching(/^user 4242 has no passwd entry, so it has no primary group: add group:/) as unknown },
+    ]);
+  });
+
+  it('refuses user and group without setpriv, saying what to install', async () => {
+    const config = configWith([
+      { command: ['sh'], cwd: dir, user: 'www-data' },
+      { command: ['sh'], cwd: dir, group: 'ops' },
+    ]);
+    const issues = await checkConfig(config, { ...asRoot, setpriv: null });
+    expect(issues.map((i) => i.path)).toEqual(['groups.g0.user', 'groups.g1.group']);
+    for (const i of issues) {
+      expect(i.message).toMatch(/needs setpriv, which was not found .*never runs such a worker as root: install util-linux's setpriv/);
+    }
+  });
+
+  it('says so when getent cannot be run at all', async () => {
+    const missing: Getent = async () => {
+      throw new GetentUnavailable('ENOENT');
+    };
+    const config = configWith([{ command: ['sh'], cwd: dir, user: 'www-data' }]);
+    expect(await checkConfig(config, { ...asRoot, getent: missing })).toEqual([
+      { path: 'groups.g0.user', message: expect.stringMatching(/^cannot look up accounts: getent could not be run \(ENOENT\); install it/) as unknown },
+    ]);
   });
 
   it('refuses user/group when smoothd is not root', async () => {
-    const config = configWith([{ command: ['sh'], cwd: dir, user: '1000' }]);
-    expect(await checkConfig(config, { uid: 1000, path: '/usr/bin:/bin' })).toEqual([
+    const config = configWith([{ command: ['sh'], cwd: dir, user: 'www-data' }]);
+    expect(await checkConfig(config, { ...asRoot, uid: 1000 })).toEqual([
       { path: 'groups.g0.user', message: expect.stringMatching(/^user: needs smoothd to run as root \(it runs as uid 1000\)/) as unknown },
     ]);
   });
@@ -323,5 +379,63 @@ describe('loadConfig: YAML conveniences', () => {
       ['web', 'web.js', 4, 10_000, { PORT: '01' }],
       ['api', 'api.js', 4, 10_000, { PORT: '01' }],
     ]);
+  });
+});
+
+describe('loadConfig: every unreadable config is a ConfigError', () => {
+  const late = (text: string): string => {
+    const issues = textIssues(text);
+    expect(issues).toHaveLength(1);
+    return issues[0]!.message;
+  };
+
+  it('refuses a merge key that does not name a map (`<<: 5`), saying what it takes', () => {
+    expect(late('groups:\n  web:\n    <<: 5\n    command: [sleep, "10"]\n')).toMatch(/merge error.*<<: \*web/);
+  });
+
+  it('refuses an alias bomb', () => {
+    const text = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+      'e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]',
+      'groups: {}',
+    ].join('\n');
+    expect(late(text)).toMatch(/alias bombs/);
+  });
+
+  it('refuses more than 100 alias merges', () => {
+    const lines = ['base: &b { command: [sleep, "1"] }', 'groups:'];
+    for (let i = 0; i < 101; i++) lines.push(`  g${i}: { <<: *b }`);
+    expect(late(lines.join('\n'))).toMatch(/over 100 alias uses/);
+  });
+
+  it('refuses a NUL byte and bytes that are not UTF-8', async () => {
+    expect(late('groups:\0\n')).toMatch(/NUL byte.*not a text file/);
+    const file = join(dir, 'binary.yaml');
+    await writeFile(file, Buffer.from([0x67, 0x72, 0xff, 0xfe, 0x80, 0x0a]));
+    expect((await loadIssues(file))[0]!.message).toMatch(/is not UTF-8 text \(is it a binary file\?\)/);
+  });
+
+  it('refuses a file over 1 MiB before parsing it', async () => {
+    const file = await write('huge.yaml', `groups: {}\n# ${'x'.repeat(1024 * 1024)}\n`);
+    expect((await loadIssues(file))[0]!.message).toMatch(/over the 1048576-byte limit/);
+  });
+
+  it('refuses a FIFO and a device without waiting on them', async () => {
+    const fifo = join(dir, 'config.fifo');
+    await new Promise<void>((done, fail) =>
+      execFile('mkfifo', [fifo], (err) => (err ? fail(err) : done())),
+    );
+    expect((await loadIssues(fifo))[0]!.message).toMatch(/is a FIFO \(named pipe\), not a regular file/);
+    expect((await loadIssues('/dev/zero'))[0]!.message).toMatch(/is a device, not a regular file/);
+  });
+
+  it('refuses an empty file, a folder and a document that is not a map', async () => {
+    expect((await loadIssues(await write('empty.yaml', '')))[0]!.message).toMatch(/is empty/);
+    expect((await loadIssues(dir))[0]!.message).toMatch(/is a folder/);
+    expect(late('- web\n- api\n')).toMatch(/expected a map/);
+    expect(late('just text\n')).toMatch(/expected a map/);
   });
 });

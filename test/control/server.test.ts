@@ -736,4 +736,29 @@ describe('socket file', () => {
   it('refuses a path over 107 bytes', async () => {
     await expect(h.server({ path: '/tmp/' + 'x'.repeat(120) })).rejects.toThrow(/107-byte limit/);
   });
+
+  it('examines the socket folder with lstat: a symlinked folder is refused, even to a good folder', async () => {
+    const dir = h.dir();
+    const real = join(dir, 'real');
+    mkdirSync(real, { mode: 0o750 });
+    const link = join(dir, 'link');
+    symlinkSync(real, link);
+    await expect(h.server({ path: join(link, 'c.sock') })).rejects.toThrow(/socket folder .*link is a symbolic link; refusing to follow it/);
+    expect(readdirSync(real)).toEqual([]);
+    await expect(h.server({ path: join(real, 'c.sock') })).resolves.toBeDefined();
+  });
+
+  it('privateFolder (the /tmp fallback): creates the folder 0700, refuses 0750 and a symlink', async () => {
+    const dir = h.dir();
+    const fresh = join(dir, 'smoothd-x');
+    await h.server({ path: join(fresh, 'c.sock'), privateFolder: true });
+    expect(statSync(fresh).mode & 0o7777).toBe(0o700);
+    const shared = join(dir, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o750);
+    await expect(h.server({ path: join(shared, 'c.sock'), privateFolder: true })).rejects.toThrow(/has mode 0750; it must be 0700/);
+    const link = join(dir, 'link');
+    symlinkSync(fresh, link);
+    await expect(h.server({ path: join(link, 'd.sock'), privateFolder: true })).rejects.toThrow(/is a symbolic link, which another user may have planted/);
+  });
 });

@@ -68,6 +68,16 @@ describe('new workers that fail during a reload', () => {
     expect((await get(port)).body).toMatch(/^release good /);
   });
 
+  it('never ready: the readyTimeout failure carries what the worker wrote to stderr', async () => {
+    const { dir, d } = await webDaemon({ count: 1, readyTimeout: '3s' }, 'good');
+    release(dir, 'stuck', { 'never-ready': 'waiting for the database at db:5432' });
+    const r = await smoothctl(d.socket, ['reload', '--json']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.failure.reason).toContain('not ready within 3s (readyTimeout)');
+    expect(report.failure.stderrTail).toEqual(['waiting for the database at db:5432']);
+  });
+
   it('crash after ready while the roll goes on: the reload fails and the untouched old workers keep serving', async () => {
     const { dir, port, d } = await webDaemon({}, 'good');
     const before = await d.workerPids();
@@ -166,6 +176,23 @@ describe('the daemon itself', () => {
     expect(JSON.parse(r.stdout).state).toBe('aborted');
     for (const pid of started) expect(alive(pid)).toBe(false);
     expect(fs.existsSync(d.socket)).toBe(false);
+  });
+});
+
+describe('spawn errors', () => {
+  it('a crashed worker whose generation\'s cwd was deleted: the error names the cwd and ENOENT', async () => {
+    const { dir, d } = await webDaemon({ count: 1 });
+    const [pid] = await d.workerPids();
+    const folder = fs.realpathSync(path.join(dir, 'current'));
+    fs.rmSync(folder, { recursive: true });
+    process.kill(pid!, 'SIGKILL');
+    const expected = `could not be started: cwd ${folder} does not exist (ENOENT)`;
+    const s = await waitFor('the restart to fail', async () => {
+      const st = await d.status();
+      return st.groups[0].workers.find((w: any) => w.lastExit?.reason === expected) ? st : null;
+    });
+    expect(s.daemon.state).toBe('running');
+    expect(d.logs.find((l) => l.msg === 'worker could not be started')).toMatchObject({ group: 'web', generation: 1, error: expected });
   });
 });
 
@@ -403,7 +430,7 @@ describe('privileges', () => {
     ensure(['groupadd', '--system', 'smoothd-test-extra']);
     ensure(['useradd', '--system', '--no-create-home', '--shell', '/usr/sbin/nologin', 'smoothd-test-worker']);
     execFileSync('usermod', ['-a', '-G', 'smoothd-test-extra', 'smoothd-test-worker']);
-    const uid = Number(execFileSync('id', ['-u', 'smoothd-test-worker']).toString());
+    const [, , uid, primaryGid] = execFileSync('getent', ['passwd', 'smoothd-test-worker']).toString().split(':').map(Number);
     const extraGid = Number(execFileSync('getent', ['group', 'smoothd-test-extra']).toString().split(':')[2]);
     const dir = tempDir();
     fs.chmodSync(dir, 0o755);
@@ -412,6 +439,7 @@ describe('privileges', () => {
     const d = await start(config(group(dir, { count: 1, listen: [`127.0.0.1:${port}`], extra: '    user: smoothd-test-worker\n' })), dir);
     const body = JSON.parse((await get(port, '/uid')).body);
     expect(body.uid).toBe(uid);
+    expect(body.gid).toBe(primaryGid);
     expect(body.groups.split(/\s+/).map(Number)).toContain(extraGid);
     expect((await d.status()).daemon.state).toBe('running');
   });

@@ -78,6 +78,11 @@ export interface Behavior {
   /** `worker.spawnFailed` instead of `worker.spawned`. */
   spawnFails: string | null;
   stderr: string[];
+  /**
+   * Another member of its process group (a wrapper script's child) that outlives the
+   * leader: `drains` exits on the stop signal, `ignoresStop` only on SIGKILL of the group.
+   */
+  straggler: 'none' | 'drains' | 'ignoresStop';
 }
 
 const DEFAULT_BEHAVIOR: Behavior = {
@@ -88,6 +93,7 @@ const DEFAULT_BEHAVIOR: Behavior = {
   crashCode: 1,
   spawnFails: null,
   stderr: [],
+  straggler: 'none',
 };
 
 export interface FakeProcess {
@@ -97,7 +103,14 @@ export interface FakeProcess {
   slot: number;
   generation: number;
   spec: GenerationSpec;
+  /** The leader runs. */
   alive: boolean;
+  /** The leader exited but its straggler still runs (the machine was told `lingering`). */
+  lingering: boolean;
+  /** The machine has handled the news that the whole group is gone (an exit without `lingering`, `worker.gone`). */
+  gone: boolean;
+  /** The straggler got the stop signal with the rest of the group. */
+  stragglerStopping: boolean;
   signals: NodeJS.Signals[];
   behavior: Behavior;
 }
@@ -187,6 +200,9 @@ export class World {
     const prev = this.state;
     const result = step(prev, event, this.now);
     this.state = result.state;
+    // From here on the machine knows the whole group is gone.
+    const p = 'workerId' in event ? this.procs.get(event.workerId) : undefined;
+    if (p && ((event.type === 'worker.exited' && !event.lingering) || event.type === 'worker.gone' || event.type === 'worker.spawnFailed')) p.gone = true;
     for (const e of result.effects) this.effects.push(e);
     this.onStep?.(prev, event, result);
     for (const e of result.effects) this.perform(e);
@@ -255,6 +271,9 @@ export class World {
       generation: e.generation,
       spec: e.spec,
       alive: behavior.spawnFails === null,
+      lingering: false,
+      gone: false,
+      stragglerStopping: false,
       signals: [],
       behavior,
     };
@@ -285,19 +304,55 @@ export class World {
       this.violations.push(`signal ${sig} to unknown worker ${workerId}`);
       return;
     }
+    // Once told the group is gone, the machine must never signal it again: its id may be reused.
+    if (p.gone) this.violations.push(`signal ${sig} to worker ${workerId} after its process group was reported gone`);
     p.signals.push(sig);
-    if (!p.alive) return;
-    if (sig === 'SIGKILL') {
-      this.exitLater(p, 0, null, 'SIGKILL');
+    if (p.lingering) {
+      // The leader is gone; the signal reaches the straggler.
+      if (sig === 'SIGKILL') this.goneLater(p, 0);
+      else if (sig === p.spec.stopSignal && p.behavior.straggler === 'drains') this.goneLater(p, p.behavior.drainMs);
       return;
     }
+    if (!p.alive) return;
+    if (sig === 'SIGKILL') {
+      // The whole group dies with it.
+      this.exitLater(p, 0, null, 'SIGKILL', false);
+      return;
+    }
+    if (sig === p.spec.stopSignal) p.stragglerStopping = true;
     if (sig === p.spec.stopSignal && !p.behavior.ignoreStop) this.exitLater(p, p.behavior.drainMs, 0, null);
   }
 
-  private exitLater(p: FakeProcess, ms: number, code: number | null, signal: string | null): void {
+  private goneLater(p: FakeProcess, ms: number): void {
+    const gone = (): MachineEvent | null => {
+      if (!p.lingering) return null;
+      p.lingering = false;
+      return { type: 'worker.gone', workerId: p.workerId };
+    };
     if (ms <= 0) {
-      p.alive = false;
-      this.queue.push({ type: 'worker.exited', workerId: p.workerId, code, signal, stderrTail: p.behavior.stderr });
+      const e = gone();
+      if (e) this.queue.push(e);
+      return;
+    }
+    this.schedule(ms, () => {
+      const e = gone();
+      if (e) this.send(e);
+    });
+  }
+
+  /** The leader exits; a straggler makes it `lingering`, else the group is gone with it. */
+  private leaderExit(p: FakeProcess, code: number | null, signal: string | null, straggle = true): Extract<MachineEvent, { type: 'worker.exited' }> {
+    p.alive = false;
+    const lingering = straggle && p.behavior.straggler !== 'none';
+    if (lingering) p.lingering = true;
+    // A draining straggler that already got the stop signal leaves after its own drain.
+    if (lingering && p.stragglerStopping && p.behavior.straggler === 'drains') this.goneLater(p, Math.max(1, p.behavior.drainMs));
+    return { type: 'worker.exited', workerId: p.workerId, code, signal, stderrTail: p.behavior.stderr, ...(lingering ? { lingering } : {}) };
+  }
+
+  private exitLater(p: FakeProcess, ms: number, code: number | null, signal: string | null, straggle = true): void {
+    if (ms <= 0) {
+      this.queue.push(this.leaderExit(p, code, signal, straggle));
       return;
     }
     this.schedule(ms, () => {
@@ -361,8 +416,16 @@ export class World {
   exit(workerId: number, code: number | null = 1, signal: string | null = null, stderr?: string[]): Effect[] {
     const p = this.procs.get(workerId);
     if (!p || !p.alive) throw new Error(`worker ${workerId} is not running`);
-    p.alive = false;
-    return this.send({ type: 'worker.exited', workerId, code, signal, stderrTail: stderr ?? p.behavior.stderr });
+    const event = this.leaderExit(p, code, signal);
+    return this.send(stderr ? { ...event, stderrTail: stderr } : event);
+  }
+
+  /** The straggler of a worker whose leader exited goes away on its own. */
+  groupGone(workerId: number): Effect[] {
+    const p = this.procs.get(workerId);
+    if (!p || !p.lingering) throw new Error(`worker ${workerId} has no lingering process group`);
+    p.lingering = false;
+    return this.send({ type: 'worker.gone', workerId });
   }
 
   crash(workerId: number, stderr?: string[]): Effect[] {

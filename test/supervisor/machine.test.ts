@@ -156,6 +156,30 @@ describe('crash restarts', () => {
     expect(w.violations).toEqual([]);
   });
 
+  it('a readyTimeout failure carries the stderr tail the runtime attaches to the timer', () => {
+    const w = runningWorld([groupConfig({ readyTimeoutMs: 1000 })]);
+    w.current = makeConfig([groupConfig({ readyTimeoutMs: 1000, env: { REV: 'b' } })], 2);
+    w.reload();
+    const fresh = w.live().find((x) => x.generation === 2)!;
+    const key = `readyTimeout:${fresh.id}`;
+    expect(w.effectsOf('timer.set').find((e) => e.key === key)).toMatchObject({ stderrOf: fresh.id });
+    w.send({ type: 'timer', key, stderrTail: ['connecting to db:5432', 'still waiting'] });
+    const report = w.finished.get(1)!;
+    expect(report.state).toBe('failed');
+    expect(report.failure).toMatchObject({ workerId: fresh.id, stderrTail: ['connecting to db:5432', 'still waiting'] });
+    expect(report.failure!.reason).toMatch(/not ready within 1s \(readyTimeout\)/);
+  });
+
+  it('a spawn error is the reason as it is, with its path and errno', () => {
+    const w = runningWorld([groupConfig()]);
+    w.send({ type: 'worker.exited', workerId: 1, code: 1, signal: null, stderrTail: [] });
+    w.advance(100);
+    const next = w.live()[0]!;
+    w.send({ type: 'worker.spawnFailed', workerId: next.id, error: 'cwd /srv/app/releases/3 does not exist (ENOENT)' });
+    expect(w.state.groups[0]!.slots[0]!.lastExit!.reason).toBe('could not be started: cwd /srv/app/releases/3 does not exist (ENOENT)');
+    expect(w.effectsOf('log').find((e) => e.msg === 'worker could not be started')?.fields).toMatchObject({ error: 'could not be started: cwd /srv/app/releases/3 does not exist (ENOENT)' });
+  });
+
   it('restart reuses the crashed worker\'s own generation spec', () => {
     const g1 = groupConfig({ count: 2, env: { REV: 'a' } });
     const w = runningWorld([g1]);

@@ -35,6 +35,7 @@ function worker(slot: number, generation: number, phase: WorkerPhase, id = nextI
     retiredBy: null,
     startedBy: generation === 2 ? 1 : null,
     failed: false,
+    leaderExit: null,
   };
 }
 

@@ -11,8 +11,8 @@ import type { MachineEvent, MachineState, StepResult } from '../../src/superviso
 import { buildStatus } from '../../src/supervisor/status.js';
 import { World, groupConfig, makeConfig, type Behavior } from './harness.js';
 
-type Fault = 'none' | 'spawnFails' | 'crashSoon' | 'readySoon';
-const faultsArb = fc.array(fc.constantFrom<Fault>('none', 'none', 'none', 'none', 'spawnFails', 'crashSoon', 'readySoon', 'readySoon'), {
+type Fault = 'none' | 'spawnFails' | 'crashSoon' | 'readySoon' | 'straggler';
+const faultsArb = fc.array(fc.constantFrom<Fault>('none', 'none', 'none', 'none', 'spawnFails', 'crashSoon', 'readySoon', 'readySoon', 'straggler'), {
   maxLength: 30,
 });
 
@@ -101,6 +101,8 @@ type Action =
   | { t: 'restart'; name: string }
   | { t: 'answer'; change: ConfigChange }
   | { t: 'ignoreStop'; pick: number }
+  | { t: 'straggle'; pick: number; kind: 'drains' | 'ignoresStop' }
+  | { t: 'groupGone'; pick: number }
   | { t: 'stop'; force: boolean };
 
 const actionArb = (opts: { crashes: boolean; unavailable0?: boolean }): fc.Arbitrary<Action> => {
@@ -123,6 +125,9 @@ const actionArb = (opts: { crashes: boolean; unavailable0?: boolean }): fc.Arbit
     { weight: 1, arbitrary: fc.record({ t: fc.constant('restart' as const), name: fc.constantFrom(...NAMES) }) },
     { weight: 3, arbitrary: fc.record({ t: fc.constant('answer' as const), change: changeArb(opts) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('ignoreStop' as const), pick: fc.nat() }) },
+    // A process group that outlives its leader (DESIGN §13), and a straggler leaving on its own.
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('straggle' as const), pick: fc.nat(), kind: fc.constantFrom('drains' as const, 'ignoresStop' as const) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('groupGone' as const), pick: fc.nat() }) },
   ];
   if (opts.crashes) {
     arbs.push({ weight: 2, arbitrary: fc.record({ t: fc.constant('crash' as const), pick: fc.nat(), code: fc.constantFrom(1, 2, 137) }) });
@@ -162,6 +167,7 @@ class Checked {
       if (f === 'spawnFails') b.spawnFails = 'spawn ENOENT';
       if (f === 'crashSoon') b.crashAfterMs = 50;
       if (f === 'readySoon') b.readyAfterMs = 30;
+      if (f === 'straggler') b.straggler = i % 2 === 0 ? 'drains' : 'ignoresStop';
       return b;
     };
     this.w.loader = (id) => {
@@ -182,6 +188,8 @@ class Checked {
     const s = res.state;
     const fx = res.effects;
     const where = `after ${JSON.stringify(event).slice(0, 160)}`;
+    if (event.type === 'worker.exited' && event.lingering) count('leader exited, group lingers');
+    if (event.type === 'worker.gone') count('lingering group gone');
 
     for (const e of fx) {
       if (e.type === 'reply.accepted') this.acceptedIds.add(e.reloadId);
@@ -189,6 +197,16 @@ class Checked {
     }
 
     const crash = event.type === 'worker.exited' && prev.workers.find((x) => x.id === event.workerId)?.phase !== 'stopping';
+
+    // A worker whose leader exited while its group lingers is stopping, and SIGKILL is armed or sent.
+    for (const x of s.workers) {
+      if (!x.leaderExit) continue;
+      if (x.phase !== 'stopping') this.fail(`worker ${x.id} with a lingering group is ${x.phase} ${where}`);
+      if (!x.killed && !(`kill:${x.id}` in s.timers)) this.fail(`worker ${x.id} lingers with no kill timer armed ${where}`);
+    }
+    if (event.type === 'worker.exited' && event.lingering && !s.workers.some((x) => x.id === event.workerId && x.leaderExit)) {
+      if (prev.workers.some((x) => x.id === event.workerId)) this.fail(`lingering group of worker ${event.workerId} forgotten ${where}`);
+    }
 
     // At most one group rolls, only while a reload runs.
     const rolling = s.groups.filter((g) => g.rollTarget !== null);
@@ -320,6 +338,18 @@ class Checked {
       case 'stop':
         w.stop(a.force);
         break;
+      case 'straggle': {
+        const alive = [...w.procs.values()].filter((p) => p.alive);
+        const p = alive[a.pick % Math.max(1, alive.length)];
+        if (p) p.behavior.straggler = a.kind;
+        break;
+      }
+      case 'groupGone': {
+        const lingering = [...w.procs.values()].filter((p) => p.lingering);
+        const p = lingering[a.pick % Math.max(1, lingering.length)];
+        if (p) w.groupGone(p.workerId);
+        break;
+      }
       case 'ignoreStop': {
         const alive = [...w.procs.values()].filter((p) => p.alive);
         const p = alive[a.pick % Math.max(1, alive.length)];
@@ -431,7 +461,7 @@ class Checked {
     else if (w.exitCode !== 0 && !(w.exitCode === 71 && w.state.startFailure)) this.fail(`(d) exit code ${w.exitCode}`);
     if (w.state.workers.length > 0) this.fail('(d) workers left after exit');
     if (w.armed().length > 0 || Object.keys(w.state.timers).length > 0) this.fail(`(d) timers left: ${w.armed()}`);
-    if ([...w.procs.values()].some((p) => p.alive)) this.fail('(d) a process outlived smoothd');
+    if ([...w.procs.values()].some((p) => p.alive || p.lingering)) this.fail('(d) a process outlived smoothd');
     for (const id of this.acceptedIds) if (!w.finished.has(id)) this.fail(`(c) accepted reload ${id} never got a report`);
   }
 }

@@ -137,10 +137,14 @@ describe('ready: notify workers', () => {
     const sockets = lines.filter((l) => String(l.msg).startsWith('NOTIFY_SOCKET=')).map((l) => String(l.msg).slice('NOTIFY_SOCKET='.length));
     expect(sockets).toHaveLength(2);
     expect(new Set(sockets).size).toBe(2);
+    // Both in one fresh mkdtemp folder next to the control socket, never a predictable notify.PID name.
+    const folder = path.dirname(sockets[0]!);
     for (const p of sockets) {
       expect(p).not.toBe(outer.path);
-      expect(path.dirname(p)).toBe(path.join(dir, `notify.${d.pid}`));
+      expect(path.dirname(p)).toBe(folder);
     }
+    expect(path.dirname(folder)).toBe(dir);
+    expect(path.basename(folder)).toMatch(/^notify-\w{6}$/);
     expect(lines.some((l) => l.msg === 'plain NOTIFY_SOCKET=[]')).toBe(true);
     const barrier = lines.find((l) => String(l.msg).startsWith('barrier '));
     expect(barrier?.msg).toMatch(/^barrier released after 0\.\d+ s$/);
@@ -157,7 +161,7 @@ describe('ready: notify workers', () => {
     await waitFor('old shell sockets removed', () => sockets.every((p) => !fs.existsSync(p)));
     d.proc.kill('SIGTERM');
     expect((await d.exit).code).toBe(0);
-    expect(fs.existsSync(path.join(dir, `notify.${d.pid}`))).toBe(false);
+    expect(fs.existsSync(folder)).toBe(false);
   });
 
   it('without unix-dgram, --check and start fail with exit 78 and say how to fix it', async () => {

@@ -66,7 +66,9 @@ describe('WorkerNotifySockets', () => {
     const a = s.openFor(1, null, handlers(1));
     const b = s.openFor(2, null, handlers(2));
     if (a instanceof Error || b instanceof Error) throw a instanceof Error ? a : b;
-    expect(path.dirname(a.path)).toBe(path.join(base, `notify.${process.pid}`));
+    expect(path.dirname(path.dirname(a.path))).toBe(base);
+    expect(path.basename(path.dirname(a.path))).toMatch(/^notify-\w{6}$/);
+    expect(path.dirname(b.path)).toBe(path.dirname(a.path));
     expect(fs.statSync(path.dirname(a.path)).mode & 0o777).toBe(0o700);
     expect(fs.statSync(a.path).isSocket()).toBe(true);
     expect(fs.statSync(a.path).mode & 0o777).toBe(0o600);
@@ -79,7 +81,24 @@ describe('WorkerNotifySockets', () => {
     a.close();
     expect(fs.existsSync(a.path)).toBe(false);
     s.closeAll();
-    expect(fs.existsSync(path.join(base, `notify.${process.pid}`))).toBe(false);
+    expect(fs.existsSync(path.dirname(a.path))).toBe(false);
+  });
+
+  it('never uses or removes a folder by a predictable name: a planted notify.PID symlink is left alone', () => {
+    const { s, base } = sockets();
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-wns-victim-'));
+    cleanups.push(() => fs.rmSync(elsewhere, { recursive: true, force: true }));
+    fs.writeFileSync(path.join(elsewhere, 'keep'), 'x');
+    const planted = path.join(base, `notify.${process.pid}`);
+    fs.symlinkSync(elsewhere, planted);
+    const n = s.openFor(1, null, { onReady: () => undefined, onStatus: () => undefined, onStopping: () => undefined });
+    if (n instanceof Error) throw n;
+    const folder = fs.lstatSync(path.dirname(n.path));
+    expect([folder.isDirectory(), folder.uid, folder.mode & 0o777]).toEqual([true, process.geteuid!(), 0o700]);
+    expect(n.path.startsWith(elsewhere)).toBe(false);
+    s.closeAll();
+    expect(fs.lstatSync(planted).isSymbolicLink()).toBe(true);
+    expect(fs.readdirSync(elsewhere)).toEqual(['keep']);
   });
 
   it('drops passed fds, so a plain `systemd-notify --ready` (BARRIER=1 with a pipe) returns at once', async () => {
@@ -104,7 +123,14 @@ describe('WorkerNotifySockets', () => {
     if (n instanceof Error) throw n;
     const st = fs.statSync(n.path);
     expect([st.uid, st.gid, st.mode & 0o777]).toEqual([65534, 65534, 0o600]);
-    expect(fs.statSync(path.dirname(n.path)).mode & 0o777).toBe(0o711);
+    const folder = fs.lstatSync(path.dirname(n.path));
+    expect([folder.isDirectory(), folder.mode & 0o777]).toEqual([true, 0o711]);
+    expect(path.basename(path.dirname(n.path))).toMatch(/^(smoothd-)?notify-\w{6}$/);
+    // Not the 0700 folder of workers that run as smoothd's user.
+    const own = s.openFor(4, null, { onReady: () => undefined, onStatus: () => undefined, onStopping: () => undefined });
+    if (own instanceof Error) throw own;
+    expect(path.dirname(own.path)).not.toBe(path.dirname(n.path));
+    expect(fs.statSync(path.dirname(own.path)).mode & 0o777).toBe(0o700);
   });
 
   it('fails with a clear error when unix-dgram is missing', () => {
@@ -139,5 +165,10 @@ describe('workerOwner', () => {
     expect(workerOwner({ user: 'www', group: null }, files)).toEqual({ uid: 33, gid: 34 });
     expect(workerOwner({ user: 'www', group: 'ops' }, files)).toEqual({ uid: 33, gid: 900 });
     expect(workerOwner({ user: '1234', group: null }, files)).toMatchObject({ uid: 1234 });
+  });
+
+  it('uses the account resolved at config check when the spec carries one', () => {
+    const none = { passwd: '/nonexistent', group: '/nonexistent' };
+    expect(workerOwner({ user: '4242', group: '4343', account: { uid: 4242, gid: 4343, initGroups: false } }, none)).toEqual({ uid: 4242, gid: 4343 });
   });
 });

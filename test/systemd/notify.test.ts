@@ -116,6 +116,33 @@ describe('SystemdNotifier over a real datagram socket (unix-dgram)', () => {
     await r.next((m) => m.includes('WATCHDOG=1'));
   });
 
+  it('as non-root: warns once at start naming NotifyAccess=all, and runs systemd-notify without --no-block (it waits until systemd has the message)', async () => {
+    // A stand-in systemd-notify that records its arguments, one call per line.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-notify-cmd-'));
+    const calls = path.join(dir, 'calls');
+    const cmd = path.join(dir, 'systemd-notify');
+    fs.writeFileSync(cmd, `#!/bin/sh\necho "$*" >> ${JSON.stringify(calls)}\n`, { mode: 0o755 });
+    try {
+      const asUser = quietLog();
+      const n = new SystemdNotifier(asUser, { env: { NOTIFY_SOCKET: '@smoothd-test' }, command: cmd, uid: 1000 });
+      expect(asUser.warnings).toHaveLength(1);
+      expect(asUser.warnings[0].msg).toMatch(/NOTIFY_SOCKET @smoothd-test is abstract.*non-root.*NotifyAccess=all/);
+      await n.ready('up');
+      await n.watchdog();
+      expect(asUser.warnings).toHaveLength(1);
+      expect(fs.readFileSync(calls, 'utf8').split('\n')).toEqual(['READY=1 STATUS=up', 'WATCHDOG=1', '']);
+
+      fs.rmSync(calls);
+      const asRoot = quietLog();
+      const r = new SystemdNotifier(asRoot, { env: { NOTIFY_SOCKET: '@smoothd-test' }, command: cmd, uid: 0 });
+      await r.ready('up');
+      expect(asRoot.warnings).toHaveLength(0);
+      expect(fs.readFileSync(calls, 'utf8')).toBe('--no-block READY=1 STATUS=up\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('uses systemd-notify for an abstract socket (@name), which unix-dgram cannot address', async () => {
     // A python3 receiver binds the abstract socket and prints what it gets.
     const name = `smoothd-test-${process.pid}-${Date.now()}`;

@@ -40,6 +40,7 @@ describe('systemd/smoothd.service', () => {
     expect(s.get('RestartPreventExitStatus')).toEqual(['78']);
     expect(s.get('RuntimeDirectory')).toEqual(['smoothd']);
     expect(s.get('WatchdogSec')).toHaveLength(1);
+    expect(s.get('SyslogIdentifier')).toEqual(['smoothd']);
     // TimeoutStopSec above the default stopTimeout (30 s); TimeoutStartSec (which bounds ExecReload) well above a roll.
     expect(seconds(s.get('TimeoutStopSec')![0]!)).toBeGreaterThan(30);
     expect(seconds(s.get('TimeoutStartSec')![0]!)).toBeGreaterThanOrEqual(300);
