@@ -117,7 +117,8 @@ export interface NotifyHandlers {
   onReady(): void;
   onStatus(text: string): void;
   onStopping(): void;
-  onStats(requests: number | null, errors: number | null): void;
+  /** Optional: deploy verification's counters (X_SMOOTHD_REQUESTS / X_SMOOTHD_ERRORS). */
+  onStats?(requests: number | null, errors: number | null): void;
 }
 
 /** Who may write to a worker's socket: the worker's uid/gid when it runs as another user. */
@@ -240,7 +241,7 @@ export class WorkerNotifySockets {
     sock.on('message', (buf: Buffer) => {
       const m = parseNotify(buf.toString('utf8'));
       if (m.status !== null) handlers.onStatus(m.status);
-      if (m.requests !== null || m.errors !== null) handlers.onStats(m.requests, m.errors);
+      if (m.requests !== null || m.errors !== null) handlers.onStats?.(m.requests, m.errors);
       if (m.ready) handlers.onReady();
       if (m.stopping) handlers.onStopping();
     });
