@@ -276,7 +276,8 @@ class Stepper {
     if (id === v.canaryId) v.canary = mine;
     const g = this.group(w.group);
     const policy = e.spec?.verify;
-    if (!g || !policy || g.rollTarget !== w.generation) return;
+    // Judged until the reload ends: during the roll, the drain of the old workers and the watch.
+    if (!g || !policy || e.state === 'failed' || e.state === 'pending' || e.state === 'skipped') return;
     const verdict = judge(policy, mine);
     if (verdict === 'ok') v.judged = true;
     if (verdict !== 'failed') return;
@@ -847,8 +848,18 @@ class Stepper {
       this.finishReload('failed', error, failure, 'worker', []);
       return;
     }
-    // Roll back the failing group first, then every group this reload rolled, newest first.
-    const others = r.order.filter((e) => e !== entry && e.state === 'rolled').reverse();
+    // Roll back the failing group first, then every group this reload rolled (or was
+    // rolling: a group judged after its roll can fail while a later one rolls), newest first.
+    const others = r.order.filter((e) => e !== entry && (e.state === 'rolled' || e.state === 'rolling' || e.state === 'verifying')).reverse();
+    for (const e of others) {
+      const og = this.group(e.name);
+      if (!og || og.rollTarget === null) continue;
+      for (const w of groupWorkers(this.s.workers, og.name)) {
+        if (w.generation === og.rollTarget && w.phase === 'starting') this.stopWorker(w, 'reload failed');
+      }
+      og.rollTarget = null;
+      e.state = 'pending'; // its roll was cut short; its rollback says what happened
+    }
     const queue = [g.name, ...others.map((e) => e.name)];
     r.phase = 'rollingBack';
     r.rollback = { startedAt: this.now, queue, current: null, error, failure, failed: null };
