@@ -272,6 +272,11 @@ export class Runtime {
         else this.lingering.signal(e.workerId, e.signal);
         return;
       }
+      case 'worker.shed': {
+        const child = this.procs.get(e.workerId)?.child;
+        if (child?.connected) child.send({ type: 'smoothd.shed', share: e.share }, (err) => err && this.log.debug({ workerId: e.workerId, err: err.message }, 'shed message not delivered'));
+        return;
+      }
       case 'timer.set': {
         const old = this.timers.get(e.key);
         if (old !== undefined) this.clock.clearTimeout(old);

@@ -38,6 +38,8 @@ export { currentReport, describeExit, formatMs, idleReport, statusLine } from '.
 export const BACKOFF_RESET_MS = 60_000;
 /** Lines of stderr kept for failure reports. */
 export const STDERR_TAIL_LINES = 20;
+/** Share of responses the old workers answer with `Connection: close` during a bake. */
+export const SHED_SHARE = 0.1;
 /** Status text of a worker whose leader exited while its process group lives on. */
 export const LINGERING_TEXT = 'leader exited; waiting for the rest of its process group';
 
@@ -257,6 +259,11 @@ class Stepper {
     }
     e.state = 'verifying';
     this.setTimer(`bake:${this.s.reload!.id}:${g.name}`, bakeMs);
+    // Keep-alive clients stay on the old workers: have them shed a share, so the canary is judged on real traffic.
+    for (const id of Object.keys(v.oldBase)) {
+      v.shedding.push(Number(id));
+      this.emit({ type: 'worker.shed', workerId: Number(id), share: SHED_SHARE });
+    }
     this.log('info', 'canary ready: baking before the roll goes on', { group: g.name, workerId: w.id, pid: w.pid, bakeMs });
     this.progress('bake.started', w, g.name, `${g.name}: canary worker ${w.id} (pid ${w.pid}) baking for ${formatMs(bakeMs)}`);
   }
@@ -354,10 +361,19 @@ class Stepper {
     }
     v.baked = true;
     e.state = 'rolling';
+    this.stopShedding(v);
     const figures = `canary ${describeRate(v.canary)}, old workers ${describeRate(oldFigures(e))}`;
     const note = verdict === 'insufficient-data' ? ` (fewer than ${policy.minRequests} responses: the error rate could not be judged yet)` : '';
     this.log('info', 'bake passed: the roll goes on', { group, canary: v.canaryId, ...v.canary, verdict });
     this.progress('bake.passed', canary ?? null, group, `${group}: bake passed after ${formatMs(policy.bakeMs)}: ${figures}${note}`);
+  }
+
+  /** The bake is over: old workers that still run keep their keep-alive clients again. */
+  private stopShedding(v: VerificationRun): void {
+    for (const id of v.shedding.splice(0)) {
+      const w = this.worker(id);
+      if (w && w.phase !== 'stopping') this.emit({ type: 'worker.shed', workerId: id, share: 0 });
+    }
   }
 
   private onWatchEnd(reloadId: number, group: string): void {
@@ -876,6 +892,7 @@ class Stepper {
   ): void {
     const r = this.s.reload;
     if (!r) return;
+    for (const e of r.order) if (e.verification) this.stopShedding(e.verification);
     const report = buildReport(r, state, this.now, error, failure, cause, detail);
     report.queued = this.s.queued?.id ?? null;
     this.s.lastReport = report;
@@ -1083,7 +1100,7 @@ function entry(name: string, state: ReloadGroupEntry['state'], generation: numbe
 }
 
 function newVerification(): VerificationRun {
-  return { canaryId: null, startedAt: null, baked: false, canary: { ...ZERO }, oldBase: {}, oldNow: {}, judged: false, verdict: null };
+  return { canaryId: null, startedAt: null, baked: false, canary: { ...ZERO }, oldBase: {}, oldNow: {}, judged: false, verdict: null, shedding: [] };
 }
 
 /** Same files, same command, same environment: respawning `a` would run what `b` runs (an in-place deploy). */

@@ -96,6 +96,8 @@ export interface VerificationRun {
   oldNow: Record<string, Counters>;
   /** Some new worker was judged with at least minRequests responses, within budget. */
   judged: boolean;
+  /** Old workers asked to shed keep-alive clients during the bake. */
+  shedding: number[];
   verdict: Verdict | null;
 }
 
@@ -230,6 +232,12 @@ export interface ProgressEvent {
 
 export type Effect =
   | { type: 'spawn'; workerId: number; group: string; slot: number; generation: number; spec: GenerationSpec }
+  /**
+   * Ask a worker to answer this share of its responses with `Connection: close`
+   * (0 = stop): during a bake the old workers shed keep-alive clients, so the
+   * canary gets its share of new connections. Over IPC; others ignore it.
+   */
+  | { type: 'worker.shed'; workerId: number; share: number }
   | { type: 'signal'; workerId: number; signal: NodeJS.Signals }
   /** `stderrOf`: when it fires, the runtime attaches that worker's stderr tail to the timer event. */
   | { type: 'timer.set'; key: string; ms: number; stderrOf?: number }

@@ -96,7 +96,7 @@ import { execFile } from 'node:child_process';
 import { ServerResponse } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
-import { countResponse, startStatsReporter } from './stats.js';
+import { countResponse, shouldShed, startStatsReporter } from './stats.js';
 
 export { countResponse, reportStats, stats } from './stats.js';
 
@@ -455,7 +455,7 @@ function createDrainer(server: net.Server, options: ListenOptions, entry: Entry,
     }
     const writeHead = res.writeHead;
     res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      if (draining && !this.headersSent) args = closeHeaders(this, args);
+      if ((draining || shouldShed()) && !this.headersSent) args = closeHeaders(this, args);
       return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as ServerResponse['writeHead'];
     let done = false;
