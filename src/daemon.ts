@@ -36,10 +36,32 @@ export async function resolveSpecs(config: Config): Promise<Record<string, Gener
       issues.push({ path: `groups.${g.name}.command[0]`, message: `${JSON.stringify(g.command[0])} was not found or is not executable; install it or fix the command` });
       continue;
     }
-    specs[g.name] = { ...g, cwdReal, executable };
+    specs[g.name] = { ...g, cwdReal, executable, revision: await readRevision(cwdReal) };
   }
   if (issues.length > 0) throw new ConfigError(config.path, issues);
   return specs;
+}
+
+/**
+ * The release's identity: the first line of a REVISION file in its folder
+ * (Capistrano and many deploy scripts write the commit there), else null.
+ */
+export async function readRevision(cwdReal: string): Promise<string | null> {
+  let text: string;
+  try {
+    const fh = await fs.open(`${cwdReal}/REVISION`, 'r');
+    try {
+      const buf = Buffer.alloc(512);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      text = buf.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return null;
+  }
+  const line = (text.split('\n')[0] ?? '').replace(/[\x00-\x1f\x7f]/g, '').trim();
+  return line === '' ? null : line.slice(0, 200);
 }
 
 /** Binds the config's listen addresses not held yet, refusing overlaps with held ones. */

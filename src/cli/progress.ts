@@ -52,7 +52,7 @@ export function stripGroup(message: string, group: string | null): string {
 }
 
 /** Steps worth a line of their own, kept above the bar. */
-const PERMANENT = new Set(['group.rolled', 'group.skipped', 'worker.failed', 'queued']);
+const PERMANENT = new Set(['group.rolled', 'group.skipped', 'worker.failed', 'queued', 'bake.passed', 'verify.failed', 'watch.passed', 'rollback.started', 'rollback.done']);
 
 /**
  * One line for a step: "web: worker 7 (pid 1234) ready [2/4]". The line

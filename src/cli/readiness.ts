@@ -6,10 +6,12 @@
  * - smoothd is `running` or `reloading` (not `starting`, not `stopping`);
  * - every group has at least `desired` (its `count`) workers in state `ready`
  *   (old or new generation: during a roll both serve);
- * - no reload is failing: the latest reload's state is not `failed`, and no
- *   group of a reload running now has failed. A failed reload keeps the old
- *   workers serving, but the probe stays failed until a later reload
- *   succeeds, so a broken release cannot go unnoticed on one host.
+ * - no reload is failing: no group of a reload running now has failed, and
+ *   the latest reload did not fail without being rolled back. A failed reload
+ *   whose rollback succeeded serves the previous release on every slot: ready.
+ *   One that left new workers serving (`onFailure: keep`, a skipped or failed
+ *   rollback) keeps the probe failed until a later reload succeeds, so a
+ *   broken release cannot go unnoticed on one host.
  *
  * Pure: data in, verdict out. No imports beyond types (smoothctl's cheap path).
  */
@@ -21,8 +23,9 @@ export function readiness(doc: StatusDocument): Readiness {
   const state = doc.daemon.state;
   if (state !== 'running' && state !== 'reloading') return { ready: false, reason: `smoothd is ${state}` };
   const r = doc.reload;
-  if (r.state === 'failed') {
-    return { ready: false, reason: `reload ${r.id} failed${r.error ? `: ${r.error}` : ''} (ready again once a reload succeeds)` };
+  if (r.state === 'failed' && r.rollback?.state !== 'succeeded') {
+    const why = r.rollback ? `; its rollback ${r.rollback.state}` : '';
+    return { ready: false, reason: `reload ${r.id} failed${r.error ? `: ${r.error}` : ''}${why} (ready again once a reload succeeds)` };
   }
   if (r.state === 'running') {
     const failed = r.groups.filter((g) => g.state === 'failed').map((g) => g.name);

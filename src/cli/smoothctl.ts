@@ -323,8 +323,9 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
 const EXIT_CODE_LINES = [
   'Exit codes:',
   '  0   done',
-  '  1   reload/restart failed (the old workers keep serving); status --ready: not ready',
+  '  1   reload/restart failed (the old workers keep serving, or the rollback brought them back); status --ready: not ready',
   '  2   refused (Windows, smoothd stopping)',
+  '  3   reload failed and its rollback failed too: mixed generations serve',
   '  64  usage error',
   '  69  smoothd not reachable (no socket / connection refused)',
   '  75  --timeout expired (smoothd carries on)',
@@ -524,7 +525,26 @@ export function formatReportSummary(verb: string, r: ReloadReport): string {
     return `${verb} ${r.id} succeeded${r.durationMs !== null && r.durationMs !== undefined ? ` in ${formatSeconds(r.durationMs)}` : ''}${groups ? `: ${groups}` : ''}`;
   }
   const reason = r.failure ? `${r.failure.group}: ${r.failure.reason}` : (r.error ?? 'no reason given');
-  return `${verb} ${r.id} ${r.state}: ${escapeControl(reason)}`;
+  return `${verb} ${r.id} ${r.state}: ${escapeControl(reason)}${rollbackSummary(r)}`;
+}
+
+/** "; rolled back web, api to generation 1 in 1.2 s" — what the rollback of a failed reload did. */
+function rollbackSummary(r: ReloadReport): string {
+  const rb = r.rollback;
+  if (!rb) return '';
+  const took = rb.durationMs !== null && rb.durationMs !== undefined ? ` in ${formatSeconds(rb.durationMs)}` : '';
+  const groups = (r.groups ?? []).filter((g) => g.rollback);
+  const each = groups.map((g) => `${g.name}${g.rollback!.generation !== null ? ` to generation ${g.rollback!.generation}` : ''}${g.rollback!.state === 'succeeded' ? '' : ` (${g.rollback!.state})`}`);
+  switch (rb.state) {
+    case 'succeeded':
+      return `; rolled back ${each.join(', ')}${took}`;
+    case 'skipped':
+      return `; rollback skipped: ${escapeControl(groups.find((g) => g.rollback?.reason)?.rollback?.reason ?? 'nothing to roll back')}`;
+    case 'failed':
+      return `; the rollback failed too (${each.join(', ')}): mixed generations serve`;
+    default:
+      return `; rollback ${rb.state}`;
+  }
 }
 
 function stderrTail(r: ReloadReport): string {

@@ -18,7 +18,9 @@ import {
   type ListenAddress,
   type ListenEntry,
   type ReadyMode,
+  type OnFailure,
   type RollingPolicy,
+  type VerifyPolicy,
 } from './types.js';
 import { closestKey } from '../suggest.js';
 
@@ -40,7 +42,12 @@ export const DEFAULTS = {
   rolling: { surge: 1, unavailable: 0 } as RollingPolicy,
   restartDelayMs: 100,
   maxRestartDelayMs: 30_000,
+  verify: { bakeMs: 0, maxErrorRate: null, minRequests: 20, watchMs: 0 } as VerifyPolicy,
+  onFailure: 'rollback' as OnFailure,
+  history: 5,
 } as const;
+
+export const MAX_HISTORY = 100;
 
 /** Signals a worker can catch to drain; SIGKILL/SIGSTOP cannot be caught. */
 export const STOP_SIGNALS: readonly NodeJS.Signals[] = [
@@ -83,7 +90,11 @@ const GROUP_KEYS = [
   'rolling',
   'restartDelay',
   'maxRestartDelay',
+  'verify',
+  'onFailure',
+  'history',
 ];
+const VERIFY_KEYS = ['bake', 'maxErrorRate', 'minRequests', 'watch'];
 const LISTEN_KEYS = ['address', 'name', 'backlog', 'mode'];
 const ROLLING_KEYS = ['surge', 'unavailable'];
 
@@ -294,6 +305,18 @@ function readGroup(reader: Reader, name: string, body: unknown, path: string): G
     DEFAULTS.maxRestartDelayMs,
   );
 
+  const verify = readVerify(reader, get('verify'), at('verify'));
+  const onFailure = readOnFailure(reader, get('onFailure'), at('onFailure'));
+  const history =
+    get('history') === undefined ? DEFAULTS.history : reader.integer(get('history'), at('history'), 1, MAX_HISTORY, ' (generations kept)');
+
+  if (verify?.maxErrorRate != null && ready?.kind === 'delay') {
+    reader.add(
+      at('verify.maxErrorRate'),
+      `got ${verify.maxErrorRate} with ready: ${formatDuration(ready.ms)}; a worker ready by duration has no channel to report its ` +
+        'request counters, so its error rate cannot be judged. Use ready: ipc (Node, the smoothd/worker kit) or ready: notify, or remove maxErrorRate',
+    );
+  }
   if (ready?.kind === 'delay' && readyTimeoutMs !== undefined && ready.ms >= readyTimeoutMs) {
     reader.add(
       at('ready'),
@@ -334,7 +357,36 @@ function readGroup(reader: Reader, name: string, body: unknown, path: string): G
     rolling: rolling ?? { ...DEFAULTS.rolling },
     restartDelayMs: restartDelayMs ?? DEFAULTS.restartDelayMs,
     maxRestartDelayMs: maxRestartDelayMs ?? DEFAULTS.maxRestartDelayMs,
+    verify: verify ?? { ...DEFAULTS.verify },
+    onFailure: onFailure ?? DEFAULTS.onFailure,
+    history: history ?? DEFAULTS.history,
   };
+}
+
+function readVerify(reader: Reader, value: unknown, path: string): VerifyPolicy | undefined {
+  if (value === undefined) return { ...DEFAULTS.verify };
+  const fields = reader.mapping(value, path, VERIFY_KEYS, 'verify: { bake: 10s, maxErrorRate: 0.05, minRequests: 20, watch: 60s }');
+  if (!fields) return undefined;
+  const bakeMs = optionalDuration(reader, fields.get('bake'), `${path}.bake`, 0, DEFAULTS.verify.bakeMs);
+  const watchMs = optionalDuration(reader, fields.get('watch'), `${path}.watch`, 0, DEFAULTS.verify.watchMs);
+  const minRequests =
+    fields.get('minRequests') === undefined
+      ? DEFAULTS.verify.minRequests
+      : reader.integer(fields.get('minRequests'), `${path}.minRequests`, 1, 1_000_000_000, ' (responses before the error rate is judged)');
+  let maxErrorRate: number | null | undefined = null;
+  const rate = fields.get('maxErrorRate');
+  if (rate !== undefined) {
+    if (typeof rate === 'number' && Number.isFinite(rate) && rate >= 0 && rate < 1) maxErrorRate = rate;
+    else maxErrorRate = reader.bad(`${path}.maxErrorRate`, rate, 'expected a share of responses from 0 up to (not including) 1, e.g. 0.05 for 5% of responses with status 500 or above');
+  }
+  if (bakeMs === undefined || watchMs === undefined || minRequests === undefined || maxErrorRate === undefined) return undefined;
+  return { bakeMs, maxErrorRate, minRequests, watchMs };
+}
+
+function readOnFailure(reader: Reader, value: unknown, path: string): OnFailure | undefined {
+  if (value === undefined) return DEFAULTS.onFailure;
+  if (value === 'rollback' || value === 'keep') return value;
+  return reader.bad(path, value, 'expected rollback (a failed reload returns every slot to the generation it ran before; the default) or keep (ready new workers stay: mixed generations)');
 }
 
 function optionalDuration(

@@ -32,6 +32,20 @@ export interface RollingPolicy {
   unavailable: number;
 }
 
+/** Deploy verification (DESIGN §10); durations in ms, 0 = off. */
+export interface VerifyPolicy {
+  /** The canary must stay ready this long before a further old worker is stopped. */
+  bakeMs: number;
+  /** A new worker whose 5xx share exceeds this fails the reload; null = not judged. */
+  maxErrorRate: number | null;
+  /** Responses a new worker needs before its error rate is judged. */
+  minRequests: number;
+  /** After the roll, a crash of a new-generation worker within this window fails the deploy. */
+  watchMs: number;
+}
+
+export type OnFailure = 'rollback' | 'keep';
+
 export interface GroupConfig {
   name: string;
   /** argv as written; command[0] is looked up in PATH at spawn/check time. */
@@ -57,6 +71,11 @@ export interface GroupConfig {
   rolling: RollingPolicy;
   restartDelayMs: number;
   maxRestartDelayMs: number;
+  verify: VerifyPolicy;
+  /** What a failed reload does with this group's ready new workers. */
+  onFailure: OnFailure;
+  /** Generations kept in the history (1..100). */
+  history: number;
 }
 
 /** Who a worker runs as: numeric ids, so spawning never looks an account up again. */

@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   RELOAD_ABORTED: -32006,
   NEEDS_RESTART: -32007,
   TOO_MANY_CONNECTIONS: -32008,
+  ROLLBACK_FAILED: -32009,
   INTERNAL: -32099,
 } as const;
 
@@ -37,6 +38,8 @@ export const EXIT = {
   OK: 0,
   FAILED: 1,
   REFUSED: 2,
+  /** The reload failed and so did its rollback: mixed generations serve. */
+  ROLLBACK_FAILED: 3,
   USAGE: 64,
   UNREACHABLE: 69,
   TIMEOUT: 75,
@@ -75,7 +78,8 @@ export const ERROR_TABLE: readonly ErrorCodeInfo[] = [
   {
     code: ERROR_CODES.RELOAD_FAILED,
     name: 'RELOAD_FAILED',
-    meaning: 'a new worker exited or missed readyTimeout; the roll stopped and the old workers keep serving',
+    meaning:
+      'a new worker exited, missed readyTimeout, crashed during the bake or watch, or answered too many errors; the roll stopped, no further old worker was touched, and the groups it rolled were rolled back (onFailure: rollback)',
     data: 'the reload report (with failure.stderrTail)',
     exitCode: EXIT.FAILED,
   },
@@ -127,6 +131,13 @@ export const ERROR_TABLE: readonly ErrorCodeInfo[] = [
     meaning: 'every control connection is busy; try again',
     data: null,
     exitCode: EXIT.UNREACHABLE,
+  },
+  {
+    code: ERROR_CODES.ROLLBACK_FAILED,
+    name: 'ROLLBACK_FAILED',
+    meaning: 'the reload failed and so did its rollback (a worker of the previous generation failed too): mixed generations serve',
+    data: 'the reload report (with rollback)',
+    exitCode: EXIT.ROLLBACK_FAILED,
   },
   {
     code: ERROR_CODES.INTERNAL,

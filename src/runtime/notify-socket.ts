@@ -85,11 +85,20 @@ export interface NotifyMessage {
   ready: boolean;
   stopping: boolean;
   status: string | null;
+  /** X_SMOOTHD_REQUESTS / X_SMOOTHD_ERRORS: cumulative counters for deploy verification (DESIGN §10). */
+  requests: number | null;
+  errors: number | null;
+}
+
+/** A counter value: a non-negative safe integer in decimal, else ignored. */
+function counter(value: string): number | null {
+  if (!/^\d{1,15}$/.test(value)) return null;
+  return Number(value);
 }
 
 /** Parses an sd_notify datagram: newline-separated KEY=VALUE; unknown keys and malformed lines are ignored. */
 export function parseNotify(text: string): NotifyMessage {
-  const out: NotifyMessage = { ready: false, stopping: false, status: null };
+  const out: NotifyMessage = { ready: false, stopping: false, status: null, requests: null, errors: null };
   for (const line of text.split('\n')) {
     const eq = line.indexOf('=');
     if (eq <= 0) continue;
@@ -98,6 +107,8 @@ export function parseNotify(text: string): NotifyMessage {
     if (key === 'READY' && value === '1') out.ready = true;
     else if (key === 'STOPPING' && value === '1') out.stopping = true;
     else if (key === 'STATUS') out.status = value.slice(0, 200);
+    else if (key === 'X_SMOOTHD_REQUESTS') out.requests = counter(value);
+    else if (key === 'X_SMOOTHD_ERRORS') out.errors = counter(value);
   }
   return out;
 }
@@ -106,6 +117,8 @@ export interface NotifyHandlers {
   onReady(): void;
   onStatus(text: string): void;
   onStopping(): void;
+  /** Optional: deploy verification's counters (X_SMOOTHD_REQUESTS / X_SMOOTHD_ERRORS). */
+  onStats?(requests: number | null, errors: number | null): void;
 }
 
 /** Who may write to a worker's socket: the worker's uid/gid when it runs as another user. */
@@ -228,6 +241,7 @@ export class WorkerNotifySockets {
     sock.on('message', (buf: Buffer) => {
       const m = parseNotify(buf.toString('utf8'));
       if (m.status !== null) handlers.onStatus(m.status);
+      if (m.requests !== null || m.errors !== null) handlers.onStats?.(m.requests, m.errors);
       if (m.ready) handlers.onReady();
       if (m.stopping) handlers.onStopping();
     });

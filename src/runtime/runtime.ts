@@ -274,6 +274,11 @@ export class Runtime {
         else this.lingering.signal(e.workerId, e.signal);
         return;
       }
+      case 'worker.shed': {
+        const child = this.procs.get(e.workerId)?.child;
+        if (child?.connected) child.send({ type: 'smoothd.shed', share: e.share }, (err) => err && this.log.debug({ workerId: e.workerId, err: err.message }, 'shed message not delivered'));
+        return;
+      }
       case 'timer.set': {
         const old = this.timers.get(e.key);
         if (old !== undefined) this.clock.clearTimeout(old);
@@ -371,11 +376,13 @@ export class Runtime {
       this.dispatch({ type: 'worker.ready', workerId: id });
     };
     const onStatus = (text: string): void => this.statuses.push(id, text);
+    const onStats = (requests: number | null, errors: number | null): void => this.dispatch({ type: 'worker.stats', workerId: id, requests, errors });
     let notify: { path: string; close(): void } | undefined;
     if (e.spec.ready.kind === 'notify') {
       const n = this.notifySockets.openFor(id, workerOwner(e.spec), {
         onReady,
         onStatus,
+        onStats,
         onStopping: () => this.log.info({ group: e.group, workerId: id }, 'worker says it is stopping (STOPPING=1)'),
       });
       if (n instanceof Error) {
@@ -400,6 +407,7 @@ export class Runtime {
       {
         onReady,
         onStatus,
+        onStats,
         onExit: (code, signal, stderrTail) => {
           this.procs.delete(id);
           notify?.close();

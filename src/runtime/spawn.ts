@@ -35,6 +35,7 @@ export interface WorkerLaunch {
 export interface WorkerCallbacks {
   onReady(): void;
   onStatus(text: string): void;
+  onStats(requests: number | null, errors: number | null): void;
   onExit(code: number | null, signal: string | null, stderrTail: string[]): void;
 }
 
@@ -196,6 +197,10 @@ export function startWorker(l: WorkerLaunch, log: Logger, cb: WorkerCallbacks): 
       else if (typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'status') {
         const text = (m as { text?: unknown }).text;
         if (typeof text === 'string') cb.onStatus(text.slice(0, 200));
+      } else if (typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'stats') {
+        const { requests, errors } = m as { requests?: unknown; errors?: unknown };
+        const count = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null);
+        if (count(requests) !== null || count(errors) !== null) cb.onStats(count(requests), count(errors));
       }
     });
     // A worker that never talks must not keep smoothd busy, and a write to a dead channel is not fatal.

@@ -10,8 +10,10 @@
  * scripting a roll step by step.
  */
 import type { Config, GroupConfig } from '../config/types.js';
-import type { ExitInfo, ReloadFailure, ReloadReport, GroupRollState } from './report.js';
+import type { ExitInfo, ReloadFailure, ReloadReport } from './report.js';
 import { groupWorkers, isLive, nextRollAction, rolledCount, readyCount } from './policy.js';
+import { buildReport, describeExit, errorKindCode, formatMs, idleReport, oldFigures, type FailureCause } from './reports.js';
+import { bakeVerdict, describeRate, failureReason, judge, since, ZERO } from './verify.js';
 import type {
   Effect,
   GenerationSpec,
@@ -24,35 +26,22 @@ import type {
   ReloadRun,
   SlotState,
   StepResult,
+  VerificationRun,
   WorkerRecord,
 } from './types.js';
+
+import { statusLine } from './reports.js';
+
+export { currentReport, describeExit, formatMs, idleReport, statusLine } from './reports.js';
 
 /** A worker ready this long has its crash backoff reset (DESIGN §3). */
 export const BACKOFF_RESET_MS = 60_000;
 /** Lines of stderr kept for failure reports. */
 export const STDERR_TAIL_LINES = 20;
+/** Share of responses the old workers answer with `Connection: close` during a bake. */
+export const SHED_SHARE = 0.1;
 /** Status text of a worker whose leader exited while its process group lives on. */
 export const LINGERING_TEXT = 'leader exited; waiting for the rest of its process group';
-
-export function idleReport(): ReloadReport {
-  return {
-    id: 0,
-    state: 'idle',
-    trigger: '',
-    startedAt: null,
-    readyAt: null,
-    finishedAt: null,
-    durationMs: null,
-    readyMs: null,
-    done: 0,
-    total: 0,
-    error: null,
-    errorCode: null,
-    failure: null,
-    queued: null,
-    groups: [],
-  };
-}
 
 export interface InitOptions {
   platform: string;
@@ -90,6 +79,7 @@ function newGroup(config: GroupConfig, spec: GenerationSpec): GroupState {
     name: config.name,
     config,
     generation: 1,
+    lastGeneration: 1,
     specs: { '1': spec },
     slots: [...Array(config.count)].map(() => newSlot(1, config)),
     rollTarget: null,
@@ -157,7 +147,7 @@ class Stepper {
   private setDaemon(state: MachineState['daemon']): void {
     if (this.s.daemon === state) return;
     this.s.daemon = state;
-    this.emit({ type: 'daemon.state', state, status: statusLine(this.s) });
+    this.emit({ type: 'daemon.state', state, status: statusLine(this.s, this.now) });
   }
 
   private progress(step: ProgressEvent['step'], w: WorkerRecord | null, group: string | null, message: string): void {
@@ -199,6 +189,8 @@ class Stepper {
         if (w) w.statusText = e.text;
         return;
       }
+      case 'worker.stats':
+        return this.onStats(e.workerId, e.requests, e.errors);
       case 'worker.exited':
         return this.onExited(e.workerId, e.code, e.signal, e.stderrTail, null, e.lingering ?? false);
       case 'worker.gone':
@@ -240,11 +232,69 @@ class Stepper {
     this.clearTimer(`readyTimeout:${id}`);
     if (g && g.slots[w.slot]) g.slots[w.slot]!.generation = Math.max(g.slots[w.slot]!.generation, w.generation);
     this.log('info', 'worker ready', { group: w.group, workerId: w.id, pid: w.pid, startupMs: this.now - w.startedAt });
+    w.baseline = w.counters ?? { ...ZERO };
     if (w.startedBy !== null && this.s.reload?.id === w.startedBy) {
       const entry = this.s.reload.order.find((o) => o.name === w.group);
-      if (entry && g) entry.done = rolledCount(g, this.s.workers, w.generation);
+      if (entry && g && !this.s.reload.rollback) entry.done = rolledCount(g, this.s.workers, w.generation);
       this.progress('worker.ready', w, w.group, `worker ${w.id} (pid ${w.pid}) ready`);
+      if (entry && g && this.s.reload.rollback === null && g.rollTarget === w.generation) this.canaryReady(g, entry, w);
     }
+  }
+
+  /** The first new worker of a group's roll is ready: the verification window opens, and the bake starts. */
+  private canaryReady(g: GroupState, e: ReloadGroupEntry, w: WorkerRecord): void {
+    const v = e.verification;
+    if (!v || v.canaryId !== null) return;
+    v.canaryId = w.id;
+    v.startedAt = this.now;
+    for (const o of groupWorkers(this.s.workers, g.name)) {
+      if (o.generation === w.generation || !isLive(o)) continue;
+      v.oldBase[String(o.id)] = { ...(o.counters ?? ZERO) };
+      v.oldNow[String(o.id)] = { ...(o.counters ?? ZERO) };
+    }
+    const bakeMs = e.spec?.verify.bakeMs ?? 0;
+    if (bakeMs <= 0 || v.baked) {
+      v.baked = true;
+      return;
+    }
+    e.state = 'verifying';
+    this.setTimer(`bake:${this.s.reload!.id}:${g.name}`, bakeMs);
+    // Keep-alive clients stay on the old workers: have them shed a share, so the canary is judged on real traffic.
+    for (const id of Object.keys(v.oldBase)) {
+      v.shedding.push(Number(id));
+      this.emit({ type: 'worker.shed', workerId: Number(id), share: SHED_SHARE });
+    }
+    this.log('info', 'canary ready: baking before the roll goes on', { group: g.name, workerId: w.id, pid: w.pid, bakeMs });
+    this.progress('bake.started', w, g.name, `${g.name}: canary worker ${w.id} (pid ${w.pid}) baking for ${formatMs(bakeMs)}`);
+  }
+
+  /** A worker's cumulative request counters (DESIGN §10): kept, and judged while its generation is being rolled out. */
+  private onStats(id: number, requests: number | null, errors: number | null): void {
+    const w = this.worker(id);
+    if (!w) return;
+    w.counters = { requests: requests ?? w.counters?.requests ?? 0, errors: errors ?? w.counters?.errors ?? 0 };
+    const r = this.s.reload;
+    const e = r?.order.find((o) => o.name === w.group);
+    const v = e?.verification;
+    if (!r || !e || !v || r.rollback) return;
+    if (v.oldBase[String(id)]) v.oldNow[String(id)] = { ...w.counters };
+    if (w.phase !== 'ready' || w.startedBy !== r.id || w.generation !== e.generation) return;
+    const mine = since(w.counters, w.baseline ?? ZERO);
+    if (id === v.canaryId) v.canary = mine;
+    const g = this.group(w.group);
+    const policy = e.spec?.verify;
+    // Judged until the reload ends: during the roll, the drain of the old workers and the watch.
+    if (!g || !policy || e.state === 'failed' || e.state === 'pending' || e.state === 'skipped') return;
+    const verdict = judge(policy, mine);
+    if (verdict === 'ok') v.judged = true;
+    if (verdict !== 'failed') return;
+    this.verificationFailed(g, e, w, failureReason(policy, mine, oldFigures(e)));
+  }
+
+  private verificationFailed(g: GroupState, e: ReloadGroupEntry, w: WorkerRecord, reason: string): void {
+    e.verification!.verdict = 'failed';
+    this.progress('verify.failed', w, g.name, `${g.name}: worker ${w.id} ${reason}`);
+    this.failReload(g, { group: g.name, workerId: w.id, slot: w.slot, pid: w.pid, reason, stderrTail: [] });
   }
 
   private onTimer(key: string, stderrTail: string[]): void {
@@ -287,9 +337,51 @@ class Stepper {
         if (slot) slot.backoffUntil = null;
         return;
       }
+      case 'bake':
+        return this.onBakeEnd(Number(a), b ?? '');
+      case 'watch':
+        return this.onWatchEnd(Number(a), b ?? '');
       default:
         return;
     }
+  }
+
+  private onBakeEnd(reloadId: number, group: string): void {
+    const r = this.s.reload;
+    const e = r?.order.find((o) => o.name === group);
+    const g = this.group(group);
+    const v = e?.verification;
+    if (!r || r.id !== reloadId || !e || !g || !v || v.baked || e.state !== 'verifying') return;
+    const policy = e.spec!.verify;
+    const canary = this.worker(v.canaryId ?? -1);
+    const verdict = bakeVerdict(policy, v.canary);
+    if (verdict === 'failed' && canary) {
+      this.verificationFailed(g, e, canary, failureReason(policy, v.canary, oldFigures(e)));
+      return;
+    }
+    v.baked = true;
+    e.state = 'rolling';
+    this.stopShedding(v);
+    const figures = `canary ${describeRate(v.canary)}, old workers ${describeRate(oldFigures(e))}`;
+    const note = verdict === 'insufficient-data' ? ` (fewer than ${policy.minRequests} responses: the error rate could not be judged yet)` : '';
+    this.log('info', 'bake passed: the roll goes on', { group, canary: v.canaryId, ...v.canary, verdict });
+    this.progress('bake.passed', canary ?? null, group, `${group}: bake passed after ${formatMs(policy.bakeMs)}: ${figures}${note}`);
+  }
+
+  /** The bake is over: old workers that still run keep their keep-alive clients again. */
+  private stopShedding(v: VerificationRun): void {
+    for (const id of v.shedding.splice(0)) {
+      const w = this.worker(id);
+      if (w && w.phase !== 'stopping') this.emit({ type: 'worker.shed', workerId: id, share: 0 });
+    }
+  }
+
+  private onWatchEnd(reloadId: number, group: string): void {
+    const r = this.s.reload;
+    const e = r?.order.find((o) => o.name === group);
+    if (!r || r.id !== reloadId || !e || e.state !== 'watching') return;
+    e.state = 'rolled';
+    this.progress('watch.passed', null, group, `${group}: no new worker crashed during the ${formatMs(e.spec?.verify.watchMs ?? 0)} watch`);
   }
 
   /**
@@ -359,12 +451,20 @@ class Stepper {
     }
     const beforeReady = w.readyAt === null;
     const failedRoll = g && g.rollTarget !== null && w.generation === g.rollTarget && w.startedBy !== null;
+    const r = this.s.reload;
+    const watched = r?.order.find((e) => e.name === w.group && e.state === 'watching' && e.generation === w.generation);
     if (beforeReady || failedRoll) {
       const reason = spawnError !== null ? how : beforeReady ? `${how} before it was ready` : `${how} while the reload was still rolling`;
       this.workerFailed(w, reason, stderrTail);
+    } else if (watched && g && r && !r.rollback) {
+      if (watched.verification) watched.verification.verdict = 'failed';
+      const watchMs = watched.spec?.verify.watchMs ?? 0;
+      const reason = `${how} ${formatMs(this.now - (w.readyAt ?? this.now))} after it was ready, during the ${formatMs(watchMs)} watch`;
+      this.failReload(g, { group: g.name, workerId: w.id, slot: w.slot, pid: w.pid, reason, stderrTail: stderrTail.slice(-STDERR_TAIL_LINES) });
     }
     if (this.s.daemon === 'stopping' || !g || !slot) return;
     if (g.rollTarget !== null) return; // the roll refills the slot with the new generation
+    if (this.s.reload?.rollback?.queue.includes(g.name)) return; // its rollback refills it
     this.backoff(g, w.slot);
   }
 
@@ -455,6 +555,7 @@ class Stepper {
       startedAt: this.now,
       readyAt: null,
       order: [],
+      rollback: null,
     };
     this.setDaemon('reloading');
     this.log('info', 'reload started: reading the config', { reloadId: q.id, groups: q.groups ?? 'all' });
@@ -482,10 +583,11 @@ class Stepper {
         if (r.groups !== null) continue; // a partial reload does not add groups
         const added = newGroup(gc, spec);
         added.generation = 0;
+        added.lastGeneration = 0;
         added.specs = {};
         added.slots = [];
         kept.push(added);
-        order.push({ name: gc.name, state: 'pending', done: 0, total: gc.count, generation: 1, spec, previous: null, added: true });
+        order.push({ ...entry(gc.name, 'pending', 1, spec), total: gc.count, added: true });
         continue;
       }
       kept.push(g);
@@ -499,11 +601,11 @@ class Stepper {
       }
       if (!reloadable && !forced) {
         g.pending = sameSpec(this.specFor(g, g.generation), spec) ? null : spec;
-        order.push({ name: gc.name, state: 'skipped', done: 0, total: 0, generation: null, spec: null, previous: null, added: false });
+        order.push(entry(gc.name, 'skipped', null, null));
         continue;
       }
       if (revived) g.removing = false;
-      order.push({ name: gc.name, state: 'pending', done: 0, total: gc.count, generation: g.generation + 1, spec, previous: null, added: false });
+      order.push({ ...entry(gc.name, 'pending', g.lastGeneration + 1, spec), total: gc.count });
     }
     // Groups no longer in the config are drained and dropped once a full reload has succeeded.
     for (const g of this.s.groups) {
@@ -523,17 +625,21 @@ class Stepper {
   private advanceReload(): void {
     const r = this.s.reload;
     if (!r || r.phase === 'loading') return;
+    if (r.phase === 'rollingBack') return this.advanceRollback(r);
     if (r.phase === 'rolling') {
       for (const e of r.order) {
-        if (e.state === 'skipped' || e.state === 'rolled') continue;
+        if (e.state === 'skipped' || e.state === 'rolled' || e.state === 'watching') continue;
         const g = this.group(e.name);
         if (!g) continue;
         if (e.state === 'pending') {
           e.state = 'rolling';
           e.previous = g.config;
-          const gen = g.generation + 1;
+          e.previousGeneration = e.added ? null : g.generation;
+          e.verification = newVerification();
+          const gen = g.lastGeneration + 1;
           e.generation = gen;
           g.generation = gen;
+          g.lastGeneration = gen;
           g.specs[String(gen)] = e.spec!;
           g.config = stripSpec(e.spec!);
           g.pending = null;
@@ -555,15 +661,118 @@ class Stepper {
       r.phase = 'draining';
       r.readyAt = this.now;
     }
-    // Every new worker is ready; the reload ends when the old ones it retired have exited.
+    // Every new worker is ready; the reload ends when the old ones it retired have exited
+    // and, for groups with verify.watch, when the watch is over.
     const draining = this.s.workers.some((w) => w.retiredBy === r.id);
-    if (!draining) this.finishReload('succeeded', null, null, null, []);
+    if (draining) return;
+    if (r.phase === 'draining') {
+      r.phase = 'watching';
+      for (const e of r.order) {
+        const watchMs = e.spec?.verify.watchMs ?? 0;
+        if (e.state !== 'rolled' || watchMs <= 0) continue;
+        e.state = 'watching';
+        this.setTimer(`watch:${r.id}:${e.name}`, watchMs);
+        this.progress('watch.started', null, e.name, `${e.name}: watching the new workers for ${formatMs(watchMs)}`);
+      }
+    }
+    if (r.order.some((e) => e.state === 'watching')) return;
+    this.finishReload('succeeded', null, null, null, []);
   }
 
-  /** Runs the rolling policy for one group; true once its roll is complete. */
+  /** Rolls back one group after another (the failing one first); ends the reload when all are back. */
+  private advanceRollback(r: ReloadRun): void {
+    const rb = r.rollback!;
+    for (;;) {
+      if (rb.current === null) {
+        const name = rb.queue[0];
+        if (name === undefined) break;
+        const g = this.group(name);
+        const e = r.order.find((o) => o.name === name);
+        if (!g || !e || !this.beginGroupRollback(g, e)) {
+          rb.queue.shift();
+          continue;
+        }
+        rb.current = name;
+      }
+      const g = this.group(rb.current)!;
+      const e = r.order.find((o) => o.name === rb.current)!;
+      if (g.rollTarget !== null && !this.rollGroup(g, e)) return;
+      rb.queue.shift();
+      rb.current = null;
+    }
+    if (this.s.workers.some((w) => w.retiredBy === r.id)) return;
+    const failed = rb.failed !== null;
+    const error = failed ? `${rb.error}; the rollback failed too (${rb.failed}): mixed generations serve` : rb.error;
+    this.finishReload('failed', error, rb.failure, failed ? 'rollback' : 'worker', []);
+  }
+
+  /**
+   * Starts the roll of one group back to the generation it ran before this
+   * reload, with that generation's settings. False when there is nothing to
+   * roll: the group was added by this reload (it is removed), or the deploy was
+   * in place (respawning would run the same broken files).
+   */
+  private beginGroupRollback(g: GroupState, e: ReloadGroupEntry): boolean {
+    const r = this.s.reload!;
+    const failedGen = e.generation;
+    if (e.added) {
+      g.removing = true;
+      e.rollback = { state: 'succeeded', generation: null, reason: 'the group was added by this reload: removed again' };
+      return false;
+    }
+    const prev = e.previousGeneration;
+    const prevSpec = prev === null ? undefined : g.specs[String(prev)];
+    const failedSpec = failedGen === null ? undefined : g.specs[String(failedGen)];
+    if (prev === null || !prevSpec) {
+      e.rollback = { state: 'failed', generation: prev, reason: 'the previous generation is no longer known' };
+      r.rollback!.failed ??= `${g.name}: the previous generation is no longer known`;
+      return false;
+    }
+    g.config = stripSpec(prevSpec);
+    g.generation = prev;
+    g.slots.forEach((slot, i) => {
+      slot.generation = prev;
+      slot.backoffUntil = null;
+      this.clearTimer(`backoff:${g.name}:${i}`);
+    });
+    while (g.slots.length < g.config.count) g.slots.push(newSlot(prev, g.config));
+    if (failedSpec && sameRelease(prevSpec, failedSpec)) {
+      // In place: keep failed new workers wherever the old ones no longer cover count.
+      const live = groupWorkers(this.s.workers, g.name).filter(isLive);
+      let surplus = live.length - g.config.count;
+      for (const w of live) {
+        if (surplus <= 0) break;
+        if (w.generation !== failedGen) continue;
+        this.stopWorker(w, 'rollback: surplus worker of the failed generation');
+        w.retiredBy = r.id;
+        surplus -= 1;
+      }
+      const reason =
+        `in-place deploy: generation ${prev} runs the same folder, command and environment as generation ${failedGen}, so respawning it ` +
+        'would run the broken files again; deploy each release into its own folder (releases/N behind a current symlink) to make rollback possible';
+      e.rollback = { state: 'skipped', generation: prev, reason };
+      this.log('warn', 'rollback skipped', { group: g.name, reason });
+      return false;
+    }
+    g.rollTarget = prev;
+    e.rollback = { state: 'running', generation: prev, reason: null };
+    this.log('info', 'rolling back group', { reloadId: r.id, group: g.name, from: failedGen, to: prev });
+    this.progress('rollback.started', null, g.name, `${g.name}: rolling back to generation ${prev}`);
+    return true;
+  }
+
+  /**
+   * Runs the rolling policy for one group; true once its roll is complete.
+   * While a bake is due, the canary is the only new worker: the roll holds
+   * once it exists (old workers may only be stopped to make room for it).
+   */
   private rollGroup(g: GroupState, e: ReloadGroupEntry): boolean {
     const target = g.rollTarget!;
+    const r = this.s.reload!;
+    const rollingBack = r.rollback !== null;
+    const baking = !rollingBack && (e.spec?.verify.bakeMs ?? 0) > 0 && e.verification !== null && !e.verification.baked;
     for (let guard = 0; guard < 10_000; guard++) {
+      if (baking && this.s.workers.some((w) => w.group === g.name && w.generation === target && w.startedBy === r.id && isLive(w))) return false;
       const action = nextRollAction(g, this.s.workers, target);
       switch (action.kind) {
         case 'stop': {
@@ -582,12 +791,18 @@ class Stepper {
         case 'wait':
           return false;
         case 'done': {
-          e.state = 'rolled';
-          e.done = g.config.count;
           g.rollTarget = null;
           g.slots = g.slots.slice(0, g.config.count);
           this.pruneSpecs(g);
-          this.log('info', 'group rolled', { reloadId: this.s.reload!.id, group: g.name, generation: target });
+          if (rollingBack) {
+            e.rollback = { state: 'succeeded', generation: target, reason: null };
+            this.log('info', 'group rolled back', { reloadId: r.id, group: g.name, generation: target });
+            this.progress('rollback.done', null, g.name, `${g.name}: back on generation ${target}`);
+            return true;
+          }
+          e.state = 'rolled';
+          e.done = g.config.count;
+          this.log('info', 'group rolled', { reloadId: r.id, group: g.name, generation: target });
           this.progress('group.rolled', null, g.name, `${g.name}: ${e.done}/${e.total} workers replaced`);
           return true;
         }
@@ -596,45 +811,97 @@ class Stepper {
     throw new Error('internal: rolling policy did not settle');
   }
 
+  /**
+   * A worker of this reload failed (exit, readyTimeout, judgement, crash in
+   * the watch). The roll stops; no further old worker is touched. With
+   * `onFailure: rollback` every group this reload rolled goes back to the
+   * generation it ran before (advanceRollback); with `keep` ready new workers
+   * stay and the reload ends now. A failure while rolling back marks the
+   * rollback failed.
+   */
   private failReload(g: GroupState, failure: ReloadFailure): void {
     const r = this.s.reload!;
     const entry = r.order.find((o) => o.name === g.name);
-    const target = g.rollTarget!;
-    // Remove the new workers that are not ready yet; ready ones stay (mixed generations).
+    if (r.rollback) {
+      // A worker of the previous generation failed too: what serves now is mixed.
+      for (const w of groupWorkers(this.s.workers, g.name)) {
+        if (w.generation === g.rollTarget && w.phase === 'starting' && w.startedBy === r.id) this.stopWorker(w, 'rollback failed');
+      }
+      g.rollTarget = null;
+      if (entry) entry.rollback = { state: 'failed', generation: entry.rollback?.generation ?? null, reason: `worker ${failure.workerId} ${failure.reason}` };
+      r.rollback.failed ??= `${g.name}: worker ${failure.workerId} ${failure.reason}`;
+      if (r.rollback.current === g.name) {
+        r.rollback.current = null;
+        r.rollback.queue.shift();
+      }
+      this.log('error', 'rollback failed: mixed generations serve', { reloadId: r.id, ...failure });
+      return;
+    }
+    const target = entry?.generation ?? g.rollTarget;
+    // Remove the new workers that are not ready yet.
     for (const w of groupWorkers(this.s.workers, g.name)) {
       if (w.generation === target && w.phase === 'starting') this.stopWorker(w, 'reload failed');
     }
     g.rollTarget = null;
+    for (const key of Object.keys(this.s.timers)) if (key.startsWith(`bake:${r.id}:`) || key.startsWith(`watch:${r.id}:`)) this.clearTimer(key);
     if (entry) {
       entry.state = 'failed';
-      entry.done = rolledCount(g, this.s.workers, target);
+      if (target !== null) entry.done = rolledCount(g, this.s.workers, target);
+      if (entry.verification && entry.verification.canaryId !== null && !entry.verification.baked) entry.verification.verdict = 'failed';
+    }
+    for (const e of r.order) if (e.state === 'watching') e.state = 'rolled';
+    this.progress('worker.failed', null, g.name, `worker ${failure.workerId} ${failure.reason}`);
+    const error = `${g.name}: worker ${failure.workerId} ${failure.reason}`;
+    const onFailure = entry?.spec?.onFailure ?? g.config.onFailure;
+    if (onFailure === 'keep') {
       // The settings of the failed config do not take effect (a failed reload changes
       // nothing): with the new count kept, reconcile would start workers of the failed
       // generation in the slots it added, right after removing the failed ones. Ready
       // new workers stay, even in slots beyond the restored count.
-      if (entry.previous) g.config = entry.previous;
+      if (entry?.previous) g.config = entry.previous;
+      if (entry?.added && entry.done === 0) g.removing = true;
+      this.log('error', 'reload failed: old workers keep serving, ready new ones stay (onFailure: keep)', { reloadId: r.id, ...failure });
+      this.finishReload('failed', error, failure, 'worker', []);
+      return;
     }
-    if (entry?.added && entry.done === 0) g.removing = true;
-    this.progress('worker.failed', null, g.name, `worker ${failure.workerId} ${failure.reason}`);
-    this.log('error', 'reload failed: old workers keep serving', { reloadId: r.id, ...failure });
-    this.finishReload('failed', `${g.name}: worker ${failure.workerId} ${failure.reason}`, failure, 'worker', []);
+    // Roll back the failing group first, then every group this reload rolled (or was
+    // rolling: a group judged after its roll can fail while a later one rolls), newest first.
+    const others = r.order.filter((e) => e !== entry && (e.state === 'rolled' || e.state === 'rolling' || e.state === 'verifying')).reverse();
+    for (const e of others) {
+      const og = this.group(e.name);
+      if (!og || og.rollTarget === null) continue;
+      for (const w of groupWorkers(this.s.workers, og.name)) {
+        if (w.generation === og.rollTarget && w.phase === 'starting') this.stopWorker(w, 'reload failed');
+      }
+      og.rollTarget = null;
+      e.state = 'pending'; // its roll was cut short; its rollback says what happened
+    }
+    const queue = [g.name, ...others.map((e) => e.name)];
+    r.phase = 'rollingBack';
+    r.rollback = { startedAt: this.now, queue, current: null, error, failure, failed: null };
+    this.log('error', 'reload failed: rolling back', { reloadId: r.id, groups: queue, ...failure });
+    this.progress('rollback.started', null, null, `reload failed (${error.split('\n')[0]}); rolling back ${queue.join(', ')}`);
   }
 
   private finishReload(
     state: 'succeeded' | 'failed' | 'aborted',
     error: string | null,
     failure: ReloadFailure | null,
-    cause: 'config' | 'worker' | 'stop' | null,
+    cause: FailureCause | null,
     detail: string[],
   ): void {
     const r = this.s.reload;
     if (!r) return;
+    for (const e of r.order) if (e.verification) this.stopShedding(e.verification);
     const report = buildReport(r, state, this.now, error, failure, cause, detail);
     report.queued = this.s.queued?.id ?? null;
     this.s.lastReport = report;
+    if (r.rollback) this.progress('rollback.done', null, null, `rollback ${report.rollback?.state ?? 'ended'}`);
     this.s.reload = null;
+    for (const key of Object.keys(this.s.timers)) if (key.startsWith(`bake:${r.id}:`) || key.startsWith(`watch:${r.id}:`)) this.clearTimer(key);
     for (const g of this.s.groups) {
       if (g.rollTarget !== null) g.rollTarget = null;
+      this.pruneSpecs(g);
     }
     for (const w of this.s.workers) if (w.retiredBy === r.id) w.retiredBy = null;
     if (state === 'succeeded') {
@@ -654,7 +921,9 @@ class Stepper {
       reloadId: r.id,
       durationMs: report.durationMs,
       error,
+      ...(report.rollback ? { rollback: report.rollback.state } : {}),
     });
+
     this.emit({ type: 'reload.finished', reloadId: r.id, report });
     if (this.s.daemon === 'reloading') this.setDaemon('running');
     this.startQueued();
@@ -744,6 +1013,8 @@ class Stepper {
       retiredBy: null,
       startedBy,
       failed: false,
+      counters: null,
+      baseline: null,
       leaderExit: null,
     };
     this.s.workers.push(w);
@@ -768,6 +1039,9 @@ class Stepper {
 
   private pruneSpecs(g: GroupState): void {
     const used = new Set<string>([String(g.generation)]);
+    const e = this.s.reload?.order.find((o) => o.name === g.name);
+    if (e?.previousGeneration != null) used.add(String(e.previousGeneration));
+    if (e?.generation != null && e.state !== 'pending' && e.state !== 'skipped') used.add(String(e.generation));
     for (const s of g.slots) used.add(String(s.generation));
     for (const w of groupWorkers(this.s.workers, g.name)) used.add(String(w.generation));
     for (const k of Object.keys(g.specs)) if (!used.has(k)) delete g.specs[k];
@@ -821,6 +1095,19 @@ class Stepper {
 
 // ====================================================================== pure helpers
 
+function entry(name: string, state: ReloadGroupEntry['state'], generation: number | null, spec: GenerationSpec | null): ReloadGroupEntry {
+  return { name, state, done: 0, total: 0, generation, spec, previous: null, added: false, previousGeneration: null, verification: null, rollback: null };
+}
+
+function newVerification(): VerificationRun {
+  return { canaryId: null, startedAt: null, baked: false, canary: { ...ZERO }, oldBase: {}, oldNow: {}, judged: false, verdict: null, shedding: [] };
+}
+
+/** Same files, same command, same environment: respawning `a` would run what `b` runs (an in-place deploy). */
+function sameRelease(a: GenerationSpec, b: GenerationSpec): boolean {
+  return a.cwdReal === b.cwdReal && a.executable === b.executable && JSON.stringify(a.command) === JSON.stringify(b.command) && JSON.stringify(a.env) === JSON.stringify(b.env);
+}
+
 function union(a: string[], b: string[]): string[] {
   return [...new Set([...a, ...b])];
 }
@@ -832,87 +1119,4 @@ function stripSpec(spec: GenerationSpec): GroupConfig {
 
 function sameSpec(a: GenerationSpec, b: GenerationSpec): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-export function describeExit(code: number | null, signal: string | null): string {
-  if (signal) return `was killed by ${signal}`;
-  if (code === 127) return 'exited with code 127 (command not found)';
-  return `exited with code ${code ?? 'unknown'}`;
-}
-
-export function formatMs(ms: number): string {
-  if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000}s`;
-  if (ms >= 1000) return `${(ms / 1000).toFixed(1)}s`;
-  return `${ms}ms`;
-}
-
-function buildReport(
-  r: ReloadRun,
-  state: 'succeeded' | 'failed' | 'aborted',
-  now: number,
-  error: string | null,
-  failure: ReloadFailure | null,
-  cause: 'config' | 'worker' | 'stop' | null,
-  detail: string[],
-): ReloadReport {
-  const groups = r.order.map((e) => ({
-    name: e.name,
-    state: (e.state === 'rolling' ? (state === 'failed' ? 'failed' : 'pending') : e.state) as GroupRollState,
-    done: e.done,
-    total: e.total,
-    generation: e.generation,
-  }));
-  const fullError = detail.length > 0 ? `${error}\n${detail.map((d) => `  ${d}`).join('\n')}` : error;
-  return {
-    id: r.id,
-    state,
-    trigger: r.trigger,
-    startedAt: new Date(r.startedAt).toISOString(),
-    readyAt: r.readyAt === null ? null : new Date(r.readyAt).toISOString(),
-    finishedAt: new Date(now).toISOString(),
-    durationMs: now - r.startedAt,
-    readyMs: r.readyAt === null ? null : r.readyAt - r.startedAt,
-    done: groups.reduce((n, g) => n + g.done, 0),
-    total: groups.reduce((n, g) => n + g.total, 0),
-    error: fullError,
-    errorCode: cause === null ? null : errorKindCode(cause),
-    failure,
-    queued: null,
-    groups,
-  };
-}
-
-/** Machine-level cause of a failed reload; the control layer publishes these codes. */
-function errorKindCode(cause: 'config' | 'worker' | 'stop'): number {
-  switch (cause) {
-    case 'config':
-      return -32004;
-    case 'worker':
-      return -32001;
-    case 'stop':
-      return -32006;
-  }
-}
-
-/** One readable line for systemd's STATUS= and logs. */
-export function statusLine(s: MachineState): string {
-  const parts = s.groups.map((g) => {
-    const live = groupWorkers(s.workers, g.name).filter(isLive);
-    return `${g.name} ${readyCount(live)}/${g.config.count} ready, generation ${g.generation}`;
-  });
-  const r = s.reload;
-  if (s.daemon === 'reloading' && r) {
-    const cur = r.order.find((e) => e.state === 'rolling');
-    if (cur) return `reloading ${cur.name}: ${cur.done}/${cur.total} replaced`;
-    return `reloading: ${r.phase === 'loading' ? 'reading the config' : 'waiting for old workers to exit'}`;
-  }
-  return `${s.daemon}: ${parts.join('; ')}`;
-}
-
-/** Report of the reload running now, or of the last one. */
-export function currentReport(s: MachineState, now: number): ReloadReport {
-  const r = s.reload;
-  if (!r) return { ...s.lastReport, queued: s.queued?.id ?? null };
-  const rep = buildReport(r, 'succeeded', now, null, null, null, []);
-  return { ...rep, state: 'running', finishedAt: null, durationMs: null, queued: s.queued?.id ?? null };
 }

@@ -21,9 +21,13 @@ export function readyCount(workers: readonly WorkerRecord[]): number {
   return workers.filter((w) => w.phase === 'ready').length;
 }
 
-/** During a roll to `target`, a worker is old when it runs an older generation or sits in a slot beyond `count`. */
+/**
+ * During a roll to `target`, a worker is old when it runs another generation
+ * (an older one in a reload; the failed newer one in a rollback) or sits in a
+ * slot beyond `count`.
+ */
 export function isOld(w: WorkerRecord, target: number, count: number): boolean {
-  return w.generation < target || w.slot >= count;
+  return w.generation !== target || w.slot >= count;
 }
 
 export type RollAction =

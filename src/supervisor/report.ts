@@ -5,7 +5,8 @@
 
 export type DaemonState = 'starting' | 'running' | 'reloading' | 'stopping';
 export type ReloadState = 'idle' | 'running' | 'succeeded' | 'failed' | 'aborted';
-export type GroupRollState = 'rolled' | 'skipped' | 'failed' | 'pending' | 'rolling';
+export type GroupRollState = 'rolled' | 'skipped' | 'failed' | 'pending' | 'rolling' | 'verifying' | 'watching';
+export type RollbackState = 'running' | 'succeeded' | 'failed' | 'skipped';
 export type WorkerStateName = 'starting' | 'ready' | 'stopping' | 'backoff';
 
 export interface ExitInfo {
@@ -26,12 +27,26 @@ export interface ReloadFailure {
   stderrTail: string[];
 }
 
+/** What deploy verification saw of a group (DESIGN §10). */
+export interface VerificationReport {
+  bakeMs: number;
+  canary: { workerId: number | null; requests: number; errors: number };
+  /** The old workers' figures over the same window. */
+  old: { requests: number; errors: number };
+  verdict: 'passed' | 'failed' | 'insufficient-data' | 'off';
+}
+
 export interface ReloadGroupReport {
   name: string;
   state: GroupRollState;
   done: number;
   total: number;
   generation: number | null;
+  /** REVISION of the generation rolled to, or null. */
+  revision: string | null;
+  verification: VerificationReport;
+  /** Set when the reload failed and rolled this group back. */
+  rollback: { state: RollbackState; generation: number | null; reason?: string } | null;
 }
 
 export interface ReloadReport {
@@ -56,6 +71,8 @@ export interface ReloadReport {
   /** Id of the follow-up reload already queued behind this one, or null. */
   queued: number | null;
   groups: ReloadGroupReport[];
+  /** Set when the reload failed and its groups were rolled back (onFailure: rollback). */
+  rollback: { state: RollbackState; durationMs: number | null } | null;
 }
 
 export interface WorkerStatus {

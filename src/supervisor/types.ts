@@ -4,7 +4,8 @@
  * and tests can snapshot and compare it.
  */
 import type { Config, GroupConfig } from '../config/types.js';
-import type { ExitInfo, ReloadFailure, ReloadReport, GroupRollState, DaemonState } from './report.js';
+import type { ExitInfo, ReloadFailure, ReloadReport, GroupRollState, DaemonState, RollbackState } from './report.js';
+import type { Counters, Verdict } from './verify.js';
 
 /** A group's config resolved when its generation was created (DESIGN §1). */
 export interface GenerationSpec extends GroupConfig {
@@ -12,6 +13,8 @@ export interface GenerationSpec extends GroupConfig {
   cwdReal: string;
   /** command[0] after the PATH lookup. */
   executable: string;
+  /** First line of a REVISION file in cwdReal (Capistrano writes one), else null. */
+  revision?: string | null;
 }
 
 export type WorkerPhase = 'starting' | 'ready' | 'stopping';
@@ -37,6 +40,10 @@ export interface WorkerRecord {
   startedBy: number | null;
   /** Stopped because it failed (missed readyTimeout); its slot's backoff started at the timeout. */
   failed: boolean;
+  /** Cumulative counters the worker last reported (deploy verification), or null before any report. */
+  counters: Counters | null;
+  /** Its counters when it became ready: judgement uses what came after. */
+  baseline: Counters | null;
   /**
    * Its leader exited while other members of its process group live on (DESIGN §13): the
    * worker stays `stopping` until `worker.gone`. `crash`: the exit was unasked and the
@@ -60,8 +67,10 @@ export interface GroupState {
   name: string;
   /** Group-level settings in force (count, rolling, reloadable, restart delays). */
   config: GroupConfig;
-  /** Newest generation created for this group. */
+  /** The generation the group runs: the newest, or the one a failed reload rolled back to. */
   generation: number;
+  /** Highest generation ever created for this group: the next reload takes this + 1 (numbers are never reused). */
+  lastGeneration: number;
   specs: Record<string, GenerationSpec>;
   slots: SlotState[];
   /** The generation being rolled to while this group's turn in a reload is on. */
@@ -72,9 +81,34 @@ export interface GroupState {
   removing: boolean;
 }
 
+/** Deploy verification of one group during a reload (DESIGN §10). */
+export interface VerificationRun {
+  /** The first new worker to become ready: the canary. */
+  canaryId: number | null;
+  /** When the canary became ready (the window of the figures starts here). */
+  startedAt: number | null;
+  /** The bake is over (passed), or there is none. */
+  baked: boolean;
+  /** Canary's counters since ready, as of its last report (kept when it is gone). */
+  canary: Counters;
+  /** Old workers' counters when the window started, and as last reported. */
+  oldBase: Record<string, Counters>;
+  oldNow: Record<string, Counters>;
+  /** Some new worker was judged with at least minRequests responses, within budget. */
+  judged: boolean;
+  /** Old workers asked to shed keep-alive clients during the bake. */
+  shedding: number[];
+  verdict: Verdict | null;
+}
+
 export interface ReloadGroupEntry {
   name: string;
   state: GroupRollState;
+  /** The group's generation before this reload: where a rollback returns. */
+  previousGeneration: number | null;
+  verification: VerificationRun | null;
+  /** Rollback of this group, once the reload failed. */
+  rollback: { state: RollbackState; generation: number | null; reason: string | null } | null;
   done: number;
   total: number;
   generation: number | null;
@@ -92,12 +126,27 @@ export interface ReloadRun {
   groups: string[] | null;
   /** Groups rolled even when `reloadable: false` (smoothctl restart). */
   force: string[];
-  phase: 'loading' | 'rolling' | 'draining';
+  phase: 'loading' | 'rolling' | 'draining' | 'watching' | 'rollingBack';
   /** Groups gone from the config: drained once this reload has succeeded (a failed one touches no old worker). */
   removed: string[];
   startedAt: number;
   readyAt: number | null;
   order: ReloadGroupEntry[];
+  /** Set once the reload failed and its groups are rolled back (onFailure: rollback). */
+  rollback: RollbackRun | null;
+}
+
+export interface RollbackRun {
+  startedAt: number;
+  /** Groups still to roll back, in order (the failing one first, then the others in reverse roll order). */
+  queue: string[];
+  /** The group rolling back now. */
+  current: string | null;
+  /** The failure that started it: the report keeps it. */
+  error: string;
+  failure: ReloadFailure | null;
+  /** Set when a worker of the previous generation failed too. */
+  failed: string | null;
 }
 
 export interface QueuedReload {
@@ -135,6 +184,7 @@ export type MachineEvent =
   | { type: 'worker.spawnFailed'; workerId: number; error: string }
   | { type: 'worker.ready'; workerId: number }
   | { type: 'worker.status'; workerId: number; text: string }
+  | { type: 'worker.stats'; workerId: number; requests: number | null; errors: number | null }
   /** The leader exited; `lingering`: other members of its process group still run (then `worker.gone` follows). */
   | { type: 'worker.exited'; workerId: number; code: number | null; signal: string | null; stderrTail: string[]; lingering?: boolean }
   /** /proc shows the process group of a worker whose leader had exited empty (zombies count as gone). */
@@ -153,7 +203,23 @@ export type MachineEvent =
 export type RefusalKind = 'windows' | 'stopping' | 'unknown-group';
 
 export interface ProgressEvent {
-  step: 'loading' | 'group.started' | 'worker.started' | 'worker.ready' | 'worker.stopping' | 'worker.stopped' | 'worker.failed' | 'group.rolled' | 'group.skipped';
+  step:
+    | 'loading'
+    | 'group.started'
+    | 'worker.started'
+    | 'worker.ready'
+    | 'worker.stopping'
+    | 'worker.stopped'
+    | 'worker.failed'
+    | 'group.rolled'
+    | 'group.skipped'
+    | 'bake.started'
+    | 'bake.passed'
+    | 'verify.failed'
+    | 'watch.started'
+    | 'watch.passed'
+    | 'rollback.started'
+    | 'rollback.done';
   group: string | null;
   workerId: number | null;
   pid: number | null;
@@ -166,6 +232,12 @@ export interface ProgressEvent {
 
 export type Effect =
   | { type: 'spawn'; workerId: number; group: string; slot: number; generation: number; spec: GenerationSpec }
+  /**
+   * Ask a worker to answer this share of its responses with `Connection: close`
+   * (0 = stop): during a bake the old workers shed keep-alive clients, so the
+   * canary gets its share of new connections. Over IPC; others ignore it.
+   */
+  | { type: 'worker.shed'; workerId: number; share: number }
   | { type: 'signal'; workerId: number; signal: NodeJS.Signals }
   /** `stderrOf`: when it fires, the runtime attaches that worker's stderr tail to the timer event. */
   | { type: 'timer.set'; key: string; ms: number; stderrOf?: number }

@@ -73,7 +73,7 @@ export class SystemdIntegration {
         }
       case 'daemon.ready':
         this.readySent = true;
-        void this.notifier.ready(statusLine(state));
+        void this.notifier.ready(statusLine(state, Date.now()));
         return;
       case 'exit': {
         const f = state.startFailure;
@@ -96,7 +96,7 @@ export class SystemdIntegration {
   /** The runtime's onSettled hook: STATUS follows the state (the notifier skips an unchanged line). */
   readonly onSettled = (state: MachineState): void => {
     if (!this.enabled || this.closed || this.exited) return;
-    void this.notifier.status(statusLine(state));
+    void this.notifier.status(statusLine(state, Date.now()));
   };
 
   /** Starts the watchdog when systemd asked for one. */

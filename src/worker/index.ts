@@ -96,6 +96,9 @@ import { execFile } from 'node:child_process';
 import { ServerResponse } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
+import { countResponse, shouldShed, startStatsReporter } from './stats.js';
+
+export { countResponse, reportStats, stats } from './stats.js';
 
 export interface ListenOptions {
   /** Pick the inherited socket whose LISTEN_FDNAMES entry is this name; default the first (fd 3). */
@@ -452,13 +455,14 @@ function createDrainer(server: net.Server, options: ListenOptions, entry: Entry,
     }
     const writeHead = res.writeHead;
     res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      if (draining && !this.headersSent) args = closeHeaders(this, args);
+      if ((draining || shouldShed()) && !this.headersSent) args = closeHeaders(this, args);
       return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as ServerResponse['writeHead'];
     let done = false;
     const onDone = (): void => {
       if (done) return;
       done = true;
+      if (res.writableFinished) countResponse(res.statusCode);
       conn.inflight--;
       if (conn.inflight === 0) {
         conn.idleSince = now();
@@ -650,6 +654,7 @@ export async function listen(server: net.Server, options: ListenOptions = {}): P
     if (hasChannel) process.off('disconnect', onDisconnect);
   });
 
+  startStatsReporter();
   if (options.ready ?? true) await ready();
 
   return {

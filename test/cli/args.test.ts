@@ -104,6 +104,7 @@ describe('formatting', () => {
       failure: null,
       queued: null,
       groups: [],
+      rollback: null,
     };
     expect(formatReportSummary('reload', { ...r })).toBe('reload 2 aborted: smoothd began stopping');
     expect(formatReportSummary('reload', { ...r, state: 'succeeded', error: null })).toBe('reload 2 succeeded');

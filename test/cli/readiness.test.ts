@@ -1,7 +1,7 @@
 /** The readiness verdict of `smoothctl status --ready` over status documents (pure). */
 import { describe, expect, it } from 'vitest';
 import { readiness } from '../../src/cli/readiness.js';
-import type { GroupStatus, ReloadReport, StatusDocument, WorkerStatus } from '../../src/supervisor/report.js';
+import type { GroupStatus, ReloadGroupReport, ReloadReport, StatusDocument, WorkerStatus } from '../../src/supervisor/report.js';
 
 const worker = (state: WorkerStatus['state'], slot = 0): WorkerStatus => ({
   id: slot + 1, slot, pid: 100 + slot, generation: 1, state, startedAt: null, readyAt: null, restarts: 0, rssBytes: null, statusText: null, lastExit: null,
@@ -11,7 +11,11 @@ const group = (name: string, desired: number, states: WorkerStatus['state'][]): 
 });
 const reload = (over: Partial<ReloadReport> = {}): ReloadReport => ({
   id: 0, state: 'idle', trigger: 'rpc', startedAt: null, readyAt: null, finishedAt: null, durationMs: null, readyMs: null,
-  done: 0, total: 0, error: null, errorCode: null, failure: null, queued: null, groups: [], ...over,
+  done: 0, total: 0, error: null, errorCode: null, failure: null, queued: null, groups: [], rollback: null, ...over,
+});
+const entry = (name: string, state: ReloadGroupReport['state'], generation: number): ReloadGroupReport => ({
+  name, state, done: 0, total: 1, generation, revision: null, rollback: null,
+  verification: { bakeMs: 0, canary: { workerId: null, requests: 0, errors: 0 }, old: { requests: 0, errors: 0 }, verdict: 'off' },
 });
 const doc = (groups: GroupStatus[], over: { state?: StatusDocument['daemon']['state']; reload?: ReloadReport } = {}): StatusDocument => ({
   version: 1,
@@ -26,7 +30,7 @@ describe('readiness', () => {
   });
 
   it('counts old and new ready workers alike during a roll, and is ready while reloading', () => {
-    const rolling = reload({ id: 3, state: 'running', groups: [{ name: 'web', state: 'rolling' as never, done: 1, total: 2, generation: 2 }] });
+    const rolling = reload({ id: 3, state: 'running', groups: [entry('web', 'rolling', 2)] });
     expect(readiness(doc([group('web', 2, ['ready', 'ready', 'starting', 'stopping'])], { state: 'reloading', reload: rolling })).ready).toBe(true);
   });
 
@@ -55,8 +59,19 @@ describe('readiness', () => {
     expect(readiness(doc(all, { reload: reload({ id: 5, state: 'succeeded' }) })).ready).toBe(true);
   });
 
+  it('is ready after a failed reload whose rollback brought every slot back, not after a skipped or failed one', () => {
+    const all = [group('web', 1, ['ready'])];
+    const failed = (state: 'succeeded' | 'skipped' | 'failed') => reload({ id: 7, state: 'failed', error: 'web: worker 9 answered 100.0% errors', rollback: { state, durationMs: 40 } });
+    expect(readiness(doc(all, { reload: failed('succeeded') })).ready).toBe(true);
+    expect(readiness(doc(all, { reload: failed('skipped') }))).toEqual({
+      ready: false,
+      reason: 'reload 7 failed: web: worker 9 answered 100.0% errors; its rollback skipped (ready again once a reload succeeds)',
+    });
+    expect(readiness(doc(all, { reload: failed('failed') })).ready).toBe(false);
+  });
+
   it('is not ready while a running reload has a failed group', () => {
-    const r = reload({ id: 6, state: 'running', groups: [{ name: 'web', state: 'failed', done: 0, total: 1, generation: 2 }] });
+    const r = reload({ id: 6, state: 'running', groups: [entry('web', 'failed', 2)] });
     expect(readiness(doc([group('web', 1, ['ready'])], { state: 'reloading', reload: r }))).toEqual({ ready: false, reason: 'reload 6 is failing in group web' });
   });
 });

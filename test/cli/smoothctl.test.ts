@@ -43,6 +43,12 @@ function run(args: string[], opts: { env?: NodeJS.ProcessEnv; uid?: number; gid?
   });
 }
 
+const noVerification = {
+  revision: null,
+  verification: { bakeMs: 0, canary: { workerId: null, requests: 0, errors: 0 }, old: { requests: 0, errors: 0 }, verdict: 'off' as const },
+  rollback: null,
+};
+
 function report(over: Partial<ReloadReport> = {}): ReloadReport {
   return {
     id: 3,
@@ -59,9 +65,10 @@ function report(over: Partial<ReloadReport> = {}): ReloadReport {
     errorCode: null,
     failure: null,
     queued: null,
+    rollback: null,
     groups: [
-      { name: 'web', state: 'rolled', done: 4, total: 4, generation: 2 },
-      { name: 'gateway', state: 'skipped', done: 0, total: 0, generation: 1 },
+      { name: 'web', state: 'rolled', done: 4, total: 4, generation: 2, ...noVerification },
+      { name: 'gateway', state: 'skipped', done: 0, total: 0, generation: 1, ...noVerification },
     ],
     ...over,
   };
@@ -81,7 +88,7 @@ const failedReport = report({
     reason: 'worker 9 exited with code 1 before ready',
     stderrTail: ['Error: Cannot find module ./routes', '    at load (server.js:3)'],
   },
-  groups: [{ name: 'web', state: 'failed', done: 1, total: 4, generation: 2 }],
+  groups: [{ name: 'web', state: 'failed', done: 1, total: 4, generation: 2, ...noVerification }],
 });
 
 const now = Date.now();
@@ -386,7 +393,7 @@ describe('smoothctl reload', () => {
 
 describe('smoothctl restart', () => {
   it('rolls one group and prints a summary', async () => {
-    const d = await daemon({ restart: async () => report({ id: 5, trigger: 'restart', groups: [{ name: 'gateway', state: 'rolled', done: 1, total: 1, generation: 2 }] }) });
+    const d = await daemon({ restart: async () => report({ id: 5, trigger: 'restart', groups: [{ name: 'gateway', state: 'rolled', done: 1, total: 1, generation: 2, ...noVerification }] }) });
     const r = await run(['--socket', d.path, 'restart', 'gateway']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('restart 5 succeeded in 1.2 s: gateway 1/1\n');

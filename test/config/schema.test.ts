@@ -53,6 +53,9 @@ describe('validateConfig: defaults', () => {
         rolling: { surge: 1, unavailable: 0 },
         restartDelayMs: 100,
         maxRestartDelayMs: 30_000,
+        verify: { bakeMs: 0, maxErrorRate: null, minRequests: 20, watchMs: 0 },
+        onFailure: 'rollback',
+        history: 5,
       },
     ]);
   });
@@ -73,8 +76,14 @@ describe('validateConfig: defaults', () => {
       rolling: { surge: 0, unavailable: 1 },
       restartDelay: '250ms',
       maxRestartDelay: '1m',
+      verify: { bake: '10s', maxErrorRate: 0.05, minRequests: 50, watch: '1m' },
+      onFailure: 'keep',
+      history: 10,
     });
     expect(group).toMatchObject({
+      verify: { bakeMs: 10_000, maxErrorRate: 0.05, minRequests: 50, watchMs: 60_000 },
+      onFailure: 'keep',
+      history: 10,
       cwd: '/srv/app/current',
       env: { NODE_ENV: 'production' },
       user: 'www-data',
@@ -365,6 +374,42 @@ describe('validateConfig: errors name the path, the value and what is allowed', 
       expect(issueFor({ count: 2, rolling: { surge: 3 } }).path).toBe('groups.web.rolling.surge');
       expect(issueFor({ rolling: { surge: 1.5 } }).path).toBe('groups.web.rolling.surge');
       expect(issueFor({ rolling: '1' }).message).toMatch(/expected a map, e.g. rolling: \{ surge: 1, unavailable: 0 \}/);
+    });
+  });
+
+  describe('verify, onFailure, history', () => {
+    it('fills verify from the defaults, key by key', () => {
+      expect(web({ ready: 'ipc', verify: { bake: '3s' } }).verify).toEqual({ bakeMs: 3000, maxErrorRate: null, minRequests: 20, watchMs: 0 });
+      expect(web({ ready: 'notify', verify: { maxErrorRate: 0 } }).verify.maxErrorRate).toBe(0);
+    });
+
+    it('refuses an error rate outside [0, 1), naming the key', () => {
+      for (const bad of [1, 1.5, -0.1, '5%']) {
+        const issue = issueFor({ ready: 'ipc', verify: { maxErrorRate: bad } });
+        expect(issue.path).toBe('groups.web.verify.maxErrorRate');
+        expect(issue.message).toMatch(/expected a share of responses from 0 up to \(not including\) 1/);
+      }
+    });
+
+    it('refuses maxErrorRate with a duration ready: there is no channel for the counters', () => {
+      const issue = issueFor({ ready: '500ms', verify: { maxErrorRate: 0.05 } });
+      expect(issue.path).toBe('groups.web.verify.maxErrorRate');
+      expect(issue.message).toMatch(/Use ready: ipc .* or ready: notify/);
+      // bake and watch judge exits only: fine with a duration
+      expect(web({ ready: '500ms', verify: { bake: '2s', watch: '10s' } }).verify.bakeMs).toBe(2000);
+    });
+
+    it('refuses unknown verify keys, bad durations and bad minRequests', () => {
+      expect(issueFor({ verify: { bakeTime: '3s' } }).path).toBe('groups.web.verify.bakeTime');
+      expect(issueFor({ verify: { watch: 'soon' } }).path).toBe('groups.web.verify.watch');
+      expect(issueFor({ verify: { minRequests: 0 } }).path).toBe('groups.web.verify.minRequests');
+    });
+
+    it('takes onFailure rollback or keep, and history 1..100', () => {
+      expect(web({ onFailure: 'keep' }).onFailure).toBe('keep');
+      expect(issueFor({ onFailure: 'revert' })).toMatchObject({ path: 'groups.web.onFailure', message: expect.stringMatching(/^got "revert"; expected rollback .* or keep/) });
+      expect(web({ history: 100 }).history).toBe(100);
+      expect(issueFor({ history: 0 }).message).toBe('got 0; expected a whole number from 1 to 100 (generations kept)');
     });
   });
 

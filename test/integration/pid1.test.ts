@@ -247,19 +247,25 @@ groups:
     stopTimeout: 2s
 `;
 
-  it('exits 0 when every group has count ready workers, 1 after a failed reload until a reload succeeds', async () => {
+  it('exits 0 when every group has count ready workers; after a rolled-back reload 0, after one that kept new workers 1 until a reload succeeds', async () => {
     const d = await startDaemon(good);
     daemons.push(d);
     const ok = await smoothctl(d.socket, ['status', '--ready']);
     expect(ok).toMatchObject({ code: 0, stdout: 'ready: 1 group, 2 workers ready\n', stderr: '' });
 
+    // Rolled back (the default): every slot serves the previous release again.
     d.writeConfig(good.replace('command: [sleep, "1000"]', 'command: [sh, -c, "exit 3"]'));
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(1);
+    expect((await smoothctl(d.socket, ['status', '--ready'])).code).toBe(0);
+
+    // onFailure: keep leaves what the failed reload started: not ready.
+    d.writeConfig(good.replace('command: [sleep, "1000"]', 'command: [sh, -c, "exit 3"]').replace('stopTimeout: 2s', 'stopTimeout: 2s\n    onFailure: keep'));
     const failed = await smoothctl(d.socket, ['reload']);
     expect(failed.code).toBe(1);
     const after = await smoothctl(d.socket, ['status', '--ready']);
     expect(after.code).toBe(1);
     expect(after.stdout).toBe('');
-    expect(after.stderr).toMatch(/^smoothctl: not ready: reload 1 failed: .*\(ready again once a reload succeeds\)\n$/);
+    expect(after.stderr).toMatch(/^smoothctl: not ready: reload 2 failed: .*\(ready again once a reload succeeds\)\n$/);
 
     d.writeConfig(good);
     expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);

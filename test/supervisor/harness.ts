@@ -38,6 +38,9 @@ export function groupConfig(overrides: Partial<GroupConfig> = {}): GroupConfig {
     rolling: { surge: 1, unavailable: 0 },
     restartDelayMs: 100,
     maxRestartDelayMs: 30_000,
+    verify: { bakeMs: 0, maxErrorRate: null, minRequests: 20, watchMs: 0 },
+    onFailure: 'rollback',
+    history: 5,
     ...overrides,
   };
 }

@@ -9,6 +9,7 @@ function group(count: number, surge: number, unavailable: number): GroupState {
     name: 'web',
     config,
     generation: 2,
+    lastGeneration: 2,
     specs: { '1': specFor(config), '2': specFor(config) },
     slots: [],
     rollTarget: 2,
@@ -36,6 +37,8 @@ function worker(slot: number, generation: number, phase: WorkerPhase, id = nextI
     startedBy: generation === 2 ? 1 : null,
     failed: false,
     leaderExit: null,
+    counters: null,
+    baseline: null,
   };
 }
 

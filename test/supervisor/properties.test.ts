@@ -44,6 +44,10 @@ const groupArb = (name: string, opts: { unavailable0?: boolean } = {}): fc.Arbit
         stopTimeoutMs: fc.constantFrom(500, 3000),
         reloadable: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
         delayReady: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+        onFailure: fc.constantFrom('rollback' as const, 'rollback' as const, 'rollback' as const, 'keep' as const),
+        bakeMs: fc.constantFrom(0, 0, 500, 2000),
+        judged: fc.boolean(),
+        watchMs: fc.constantFrom(0, 0, 1000, 3000),
       })
       .map((r) =>
         groupConfig({
@@ -56,6 +60,9 @@ const groupArb = (name: string, opts: { unavailable0?: boolean } = {}): fc.Arbit
           ready: r.delayReady ? { kind: 'delay', ms: 200 } : { kind: 'ipc' },
           restartDelayMs: 100,
           maxRestartDelayMs: 1000,
+          onFailure: r.onFailure,
+          // maxErrorRate needs a counter channel: not with a duration `ready` (DESIGN §10).
+          verify: { bakeMs: r.bakeMs, maxErrorRate: r.judged && !r.delayReady ? 0.2 : null, minRequests: 5, watchMs: r.watchMs },
         }),
       ),
   );
@@ -103,6 +110,7 @@ type Action =
   | { t: 'ignoreStop'; pick: number }
   | { t: 'straggle'; pick: number; kind: 'drains' | 'ignoresStop' }
   | { t: 'groupGone'; pick: number }
+  | { t: 'stats'; pick: number; requests: number; errors: number }
   | { t: 'stop'; force: boolean };
 
 const actionArb = (opts: { crashes: boolean; unavailable0?: boolean }): fc.Arbitrary<Action> => {
@@ -128,6 +136,16 @@ const actionArb = (opts: { crashes: boolean; unavailable0?: boolean }): fc.Arbit
     // A process group that outlives its leader (DESIGN §13), and a straggler leaving on its own.
     { weight: 1, arbitrary: fc.record({ t: fc.constant('straggle' as const), pick: fc.nat(), kind: fc.constantFrom('drains' as const, 'ignoresStop' as const) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('groupGone' as const), pick: fc.nat() }) },
+    // Request counters (deploy verification): healthy traffic, or a burst of 5xx.
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        t: fc.constant('stats' as const),
+        pick: fc.nat(),
+        requests: fc.integer({ min: 0, max: 20 }),
+        errors: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 20 }) }),
+      }),
+    },
   ];
   if (opts.crashes) {
     arbs.push({ weight: 2, arbitrary: fc.record({ t: fc.constant('crash' as const), pick: fc.nat(), code: fc.constantFrom(1, 2, 137) }) });
@@ -145,6 +163,8 @@ class Checked {
   release = 1;
   readonly pendingLoads: number[] = [];
   readonly acceptedIds = new Set<number>();
+  /** Cumulative counters each fake worker has reported. */
+  readonly counters = new Map<number, { requests: number; errors: number }>();
   /** Worker id -> the reload that retired it. */
   readonly retired = new Map<number, number>();
   readonly failures: string[] = [];
@@ -236,6 +256,15 @@ class Checked {
       }
     }
 
+    // (f) During a bake the canary is the only new worker of its group (DESIGN §10).
+    for (const e of s.reload?.order ?? []) {
+      if (e.state !== 'verifying') continue;
+      count('bake in progress');
+      const fresh = s.workers.filter((x) => x.group === e.name && x.generation === e.generation && x.startedBy === s.reload!.id && isLive(x));
+      if (fresh.length > 1) this.fail(`(f) ${e.name} bakes with ${fresh.length} new workers ${fresh.map((x) => x.id)} ${where}`);
+    }
+    if (s.reload?.rollback) count('rolling back');
+
     // (b) smoothd never stops a ready worker of a rolling group below count - unavailable.
     for (const e of fx) {
       if (e.type !== 'signal' || e.signal === 'SIGKILL') continue;
@@ -276,6 +305,18 @@ class Checked {
           if (r.readyAt! > r.finishedAt! || r.startedAt! > r.readyAt!) this.fail(`(c) reload ${r.id}: startedAt <= readyAt <= finishedAt broken`);
         }
         if (r.state === 'failed' && !r.error) this.fail(`(c) failed reload ${r.id} without a reason`);
+        // (g) A rolled-back group serves one generation again: the one it ran before.
+        if (r.rollback) count(`rollback ${r.rollback.state}`);
+        if (r.state === 'failed' && r.rollback?.state === 'succeeded') {
+          for (const gr of r.groups) {
+            if (gr.rollback?.state !== 'succeeded' || gr.rollback.generation === null) continue;
+            const mixed = groupWorkers(s.workers, gr.name).filter((x) => isLive(x) && x.generation !== gr.rollback!.generation);
+            if (mixed.length > 0) this.fail(`(g) ${gr.name} rolled back to ${gr.rollback.generation} but ${mixed.map((x) => `${x.id}@${x.generation}`)} still serve ${where}`);
+            const g = s.groups.find((x) => x.name === gr.name);
+            if (g && g.generation !== gr.rollback.generation) this.fail(`(g) ${gr.name} rolled back to ${gr.rollback.generation} but shows generation ${g.generation} ${where}`);
+          }
+        }
+        if (r.state === 'succeeded' && r.rollback !== null) this.fail(`(c) succeeded reload ${r.id} reports a rollback`);
         if (r.state === 'failed' && r.failure) {
           const gen = r.groups.find((x) => x.name === r.failure!.group)?.generation;
           const left = s.workers.filter((x) => x.group === r.failure!.group && x.generation === gen && x.phase === 'starting');
@@ -348,6 +389,18 @@ class Checked {
         const lingering = [...w.procs.values()].filter((p) => p.lingering);
         const p = lingering[a.pick % Math.max(1, lingering.length)];
         if (p) w.groupGone(p.workerId);
+        break;
+      }
+      case 'stats': {
+        const alive = w.state.workers.filter((x) => x.phase !== 'stopping' && w.procs.get(x.id)?.alive);
+        const x = alive[a.pick % Math.max(1, alive.length)];
+        if (!x) break;
+        const c = this.counters.get(x.id) ?? { requests: 0, errors: 0 };
+        const errors = Math.min(a.errors, a.requests);
+        const next = { requests: c.requests + a.requests, errors: c.errors + errors };
+        this.counters.set(x.id, next);
+        count(errors * 5 > a.requests ? 'stats: error burst' : 'stats: healthy');
+        w.send({ type: 'worker.stats', workerId: x.id, ...next });
         break;
       }
       case 'ignoreStop': {
@@ -505,7 +558,7 @@ describe('supervisor properties', () => {
       fc.property(
         initialArb(),
         fc.array(fc.constantFrom(0, 0, 0, 50, 400, 2000), { minLength: 1, maxLength: 6 }),
-        fc.array(actionArb({ crashes: true }), { minLength: 1, maxLength: 60 }),
+        fc.array(actionArb({ crashes: true }), { minLength: 1, maxLength: 60, size: 'max' }),
         fc.boolean(),
         fc.boolean(),
         faultsArb,
@@ -523,7 +576,7 @@ describe('supervisor properties', () => {
       fc.property(
         initialArb(),
         fc.array(fc.constantFrom(0, 50, 400), { minLength: 1, maxLength: 4 }),
-        fc.array(actionArb({ crashes: true }), { minLength: 1, maxLength: 40 }),
+        fc.array(actionArb({ crashes: true }), { minLength: 1, maxLength: 40, size: 'max' }),
         fc.boolean(),
         faultsArb,
         (groups, drains, actions, force, faults) => {
@@ -539,7 +592,7 @@ describe('supervisor properties', () => {
       fc.property(
         initialArb({ unavailable0: true }),
         fc.array(fc.constantFrom(0, 50, 400), { minLength: 1, maxLength: 4 }),
-        fc.array(actionArb({ crashes: false, unavailable0: true }), { minLength: 1, maxLength: 60 }),
+        fc.array(actionArb({ crashes: false, unavailable0: true }), { minLength: 1, maxLength: 60, size: 'max' }),
         (groups, drains, actions) => {
           run(groups, drains, [...bootActions, ...actions], true, false, true);
         },

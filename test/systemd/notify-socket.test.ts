@@ -44,13 +44,19 @@ async function until(what: string, fn: () => boolean, ms = 3_000): Promise<void>
 
 describe('parseNotify', () => {
   it('understands READY=1, STATUS= and STOPPING=1 and ignores the rest', () => {
-    expect(parseNotify('READY=1')).toEqual({ ready: true, stopping: false, status: null });
-    expect(parseNotify('STATUS=serving 3 clients\nREADY=1\nMAINPID=42')).toEqual({ ready: true, stopping: false, status: 'serving 3 clients' });
-    expect(parseNotify('BARRIER=1')).toEqual({ ready: false, stopping: false, status: null });
-    expect(parseNotify('STOPPING=1\nWATCHDOG=1\ngarbage\n=x')).toEqual({ ready: false, stopping: true, status: null });
-    expect(parseNotify('READY=0')).toEqual({ ready: false, stopping: false, status: null });
+    expect(parseNotify('READY=1')).toMatchObject({ ready: true, stopping: false, status: null });
+    expect(parseNotify('STATUS=serving 3 clients\nREADY=1\nMAINPID=42')).toMatchObject({ ready: true, stopping: false, status: 'serving 3 clients' });
+    expect(parseNotify('BARRIER=1')).toMatchObject({ ready: false, stopping: false, status: null });
+    expect(parseNotify('STOPPING=1\nWATCHDOG=1\ngarbage\n=x')).toMatchObject({ ready: false, stopping: true, status: null });
+    expect(parseNotify('READY=0')).toMatchObject({ ready: false, stopping: false, status: null });
     expect(parseNotify(`STATUS=${'x'.repeat(500)}`).status).toHaveLength(200);
     expect(parseNotify('STATUS=a=b').status).toBe('a=b');
+  });
+
+  it('reads the deploy-verification counters X_SMOOTHD_REQUESTS and X_SMOOTHD_ERRORS, ignoring bad values', () => {
+    expect(parseNotify('X_SMOOTHD_REQUESTS=120\nX_SMOOTHD_ERRORS=3')).toMatchObject({ requests: 120, errors: 3 });
+    expect(parseNotify('X_SMOOTHD_REQUESTS=-1\nX_SMOOTHD_ERRORS=1e3')).toMatchObject({ requests: null, errors: null });
+    expect(parseNotify('READY=1')).toMatchObject({ requests: null, errors: null });
   });
 });
 

@@ -1,0 +1,197 @@
+/**
+ * Deploy verification and automatic rollback with real workers, the real CLI
+ * and continuous load (DESIGN §10): a release that starts fine but answers
+ * 500, or crashes a few seconds after ready, is caught and undone, and no
+ * request fails on the way (connection errors and resets: 0).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { get, killAll, smoothctl, startDaemon, startLoad, tempDir, type Daemon, type Load } from './harness.js';
+import { config, group, release } from './releases.js';
+
+const daemons: Daemon[] = [];
+const loads: Load[] = [];
+afterEach(async () => {
+  for (const l of loads.splice(0)) await l.stop();
+  for (const d of daemons.splice(0)) {
+    d.proc.kill('SIGTERM');
+    await d.exit;
+  }
+  killAll();
+});
+
+async function boundPort(d: Daemon, name = 'web'): Promise<number> {
+  const s = await d.status();
+  const bound: string = s.groups.find((g: { name: string }) => g.name === name).listen[0].bound;
+  return Number(bound.slice(bound.lastIndexOf(':') + 1));
+}
+
+/** Connection-level failures (resets, refusals, timeouts): everything but an HTTP status. */
+function connectionErrors(l: Load): number {
+  let n = 0;
+  for (const [k, v] of l.errors) if (!k.startsWith('HTTP ')) n += v;
+  return n;
+}
+
+async function releasesServed(port: number, n = 12): Promise<Set<string>> {
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) seen.add((await get(port)).body.split(' ')[1] ?? '');
+  return seen;
+}
+
+async function web(dir: string, verify: string, opts: { count?: number; extra?: string } = {}): Promise<{ d: Daemon; port: number }> {
+  const extra = `    verify: ${verify}\n${opts.extra ?? ''}`;
+  const d = await startDaemon(config(group(dir, { count: opts.count ?? 3, listen: ['127.0.0.1:0'], extra })), { dir });
+  daemons.push(d);
+  return { d, port: await boundPort(d) };
+}
+
+describe('a release that answers 500 once ready', () => {
+  for (const keepAlive of [false, true]) {
+    it(`is caught by the canary's error budget and rolled back, with no connection error (keep-alive ${keepAlive ? 'on' : 'off'})`, async () => {
+      const dir = tempDir();
+      release(dir, 'v1');
+      const { d, port } = await web(dir, '{ bake: 3s, maxErrorRate: 0.05, minRequests: 20 }');
+      const before = await d.workerPids();
+      release(dir, 'v2', { 'status.txt': '500' });
+      const load = startLoad(port, { concurrency: 16, keepAlive });
+      loads.push(load);
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = Date.now();
+      const r = await smoothctl(d.socket, ['reload', '--json']);
+      const took = Date.now() - t0;
+      await new Promise((r) => setTimeout(r, 300));
+      await load.stop();
+      const report = JSON.parse(r.stdout);
+      const served = load.ok + (load.errors.get('HTTP 500') ?? 0);
+      const share = (load.errors.get('HTTP 500') ?? 0) / served;
+      console.log(
+        `500-release, keep-alive ${keepAlive ? 'on' : 'off'}: reload exit ${r.code} after ${took} ms; ${served} responses, ` +
+          `${load.errors.get('HTTP 500') ?? 0} were 500 (${(100 * share).toFixed(2)}%), connection errors ${connectionErrors(load)}; ` +
+          `verification ${JSON.stringify(report.groups[0].verification)}; rollback ${JSON.stringify(report.rollback)}`,
+      );
+      expect(r.code).toBe(1);
+      expect(report.state).toBe('failed');
+      expect(report.rollback.state).toBe('succeeded');
+      expect(report.groups[0].rollback).toEqual({ state: 'succeeded', generation: 1 });
+      expect(connectionErrors(load)).toBe(0);
+      expect(share).toBeLessThan(0.25);
+      // Every worker is back on the previous release; the old workers were kept.
+      expect(await releasesServed(port)).toEqual(new Set(['v1']));
+      const s = await d.status();
+      expect(s.groups[0].generation).toBe(1);
+      expect(s.groups[0].workers.map((w: { generation: number }) => w.generation)).toEqual([1, 1, 1]);
+      // The canary failed in its bake, before any old worker was stopped: they all still serve.
+      expect((await d.workerPids()).filter((p) => before.includes(p)).length).toBe(3);
+      // With keep-alive the old workers shed 10% of their clients during the bake (Connection:
+      // close), so the canary gets its share of connections and is judged on real traffic.
+      expect(report.groups[0].verification.verdict).toBe('failed');
+      expect(report.groups[0].verification.canary.requests).toBeGreaterThanOrEqual(20);
+      expect(report.failure.reason).toMatch(/errors .* above maxErrorRate 5\.0%; old workers over the same window: 0\.0% errors/);
+    }, 60_000);
+  }
+});
+
+describe('a release that crashes a few seconds after ready', () => {
+  it('is caught by the bake: the reload fails, the old workers never stopped', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const { d, port } = await web(dir, '{ bake: 5s }');
+    const before = await d.workerPids();
+    release(dir, 'v2', { 'crash-after-ready.txt': '1500' });
+    const load = startLoad(port, { concurrency: 8 });
+    loads.push(load);
+    const r = await smoothctl(d.socket, ['reload']);
+    await load.stop();
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/exited with code 3 while the reload was still rolling; rolled back web to generation 1/);
+    expect(await d.workerPids()).toEqual(before);
+    // Only requests in flight on the crashing canary can fail (the app exits mid-request).
+    expect(connectionErrors(load)).toBeLessThanOrEqual(8);
+  }, 60_000);
+
+  it('is caught by the watch after the roll and rolled back under load; after the watch a crash is only restarted', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const { d, port } = await web(dir, '{ watch: 6s }', { extra: '    rolling: { surge: 3 }\n' });
+    release(dir, 'v2', { 'crash-after-ready.txt': '2500' });
+    const load = startLoad(port, { concurrency: 8 });
+    loads.push(load);
+    const r = await smoothctl(d.socket, ['reload', '--json']);
+    await load.stop();
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.failure.reason).toMatch(/after it was ready, during the 6s watch/);
+    expect(report.rollback.state).toBe('succeeded');
+    expect(await releasesServed(port)).toEqual(new Set(['v1']));
+    // Only requests in flight on the crashing worker can fail (the app exits mid-request).
+    expect(connectionErrors(load)).toBeLessThanOrEqual(8);
+
+    // A healthy release passes its watch; a crash after it is an ordinary restart.
+    release(dir, 'v3');
+    const ok = await smoothctl(d.socket, ['reload', '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).durationMs).toBeGreaterThanOrEqual(6000);
+    const s = await d.status();
+    expect(s.groups[0].generation).toBe(3); // generation 2 is never reused
+    process.kill(s.groups[0].workers[0].pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await d.status();
+    expect(after.reload.id).toBe(2);
+    expect(after.groups[0].workers.map((w: { generation: number }) => w.generation)).toEqual([3, 3, 3]);
+  }, 90_000);
+});
+
+describe('rollback across groups and onFailure: keep', () => {
+  it('a reload whose second group fails leaves both groups on their previous generations', async () => {
+    const dir = tempDir();
+    const apiDir = path.join(dir, 'api');
+    fs.mkdirSync(apiDir);
+    release(dir, 'v1');
+    release(apiDir, 'a1');
+    const d = await startDaemon(
+      config(group(dir, { count: 2, listen: ['127.0.0.1:0'] }), group(apiDir, { name: 'api', count: 2, listen: ['127.0.0.1:0'], readyTimeout: '3s' })),
+      { dir },
+    );
+    daemons.push(d);
+    const webPort = await boundPort(d, 'web');
+    const apiPort = await boundPort(d, 'api');
+    release(dir, 'v2');
+    release(apiDir, 'a2', { 'crash.txt': 'a2 cannot start: DATABASE_URL is not set' });
+    const load = startLoad(webPort, { concurrency: 8 });
+    loads.push(load);
+    const r = await smoothctl(d.socket, ['reload', '--json']);
+    await load.stop();
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.groups.map((g: { name: string; state: string; rollback: unknown }) => [g.name, g.state, g.rollback])).toEqual([
+      ['web', 'rolled', { state: 'succeeded', generation: 1 }],
+      ['api', 'failed', { state: 'succeeded', generation: 1 }],
+    ]);
+    expect(await releasesServed(webPort)).toEqual(new Set(['v1']));
+    expect(await releasesServed(apiPort)).toEqual(new Set(['a1']));
+    expect(load.failed).toBe(0);
+  }, 60_000);
+
+  it('onFailure: keep leaves what the failed roll started: mixed generations', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const { d, port } = await web(dir, '{ watch: 0s }', { extra: '    onFailure: keep\n' });
+    // The canary is ready after 1 s and crashes 300 ms later, while the next new worker still starts.
+    release(dir, 'v2', { 'slow-ready.txt': '1000', 'crash-after-ready.txt': '300' });
+    const r = await smoothctl(d.socket, ['reload', '--json']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.rollback).toBeNull();
+    expect(report.failure.reason).toMatch(/while the reload was still rolling/);
+    // Slot 0 keeps the failed generation (it restarts from it); slots 1 and 2 kept their old workers.
+    const bySlot = (await d.status()).groups[0].workers.map((w: { slot: number; generation: number }) => [w.slot, w.generation]).sort();
+    expect(bySlot).toEqual([
+      [0, 2],
+      [1, 1],
+      [2, 1],
+    ]);
+    expect(await releasesServed(port)).toContain('v1');
+  }, 60_000);
+});
