@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, get, killAll, startDaemon, startLoad, tempDir, type Daemon, type Load } from '../integration/harness.js';
+import { boundPort, get, killAll, startDaemon, startLoad, tempDir, type Daemon, type Load } from '../integration/harness.js';
 import { config, group, release } from '../integration/releases.js';
 import { PLAYBOOK, SMOOTHCTL_COMMAND, findAnsiblePlaybook, runPlaybook, writeInventory, type InventoryHost, type PlaybookRun } from './ansible.js';
 
@@ -38,8 +38,8 @@ async function host(name: string, v2: Record<string, string> = {}): Promise<Host
   dirs.push(dir);
   release(dir, 'v2', v2);
   release(dir, 'v1');
-  const port = await freePort();
-  const daemon = await startDaemon(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`], readyTimeout: '5s', stopTimeout: '5s' })), { dir });
+  const daemon = await startDaemon(config(group(dir, { count: 2, listen: ['127.0.0.1:0'], readyTimeout: '5s', stopTimeout: '5s' })), { dir });
+  const port = await boundPort(daemon);
   const load = startLoad(port, { concurrency: 2 });
   loads.push(load);
   return { name, dir, port, daemon, load, pidsBefore: await daemon.workerPids() };

@@ -105,7 +105,8 @@ function release(name: string, files: Record<string, string>): void {
 }
 
 const CLIENT = `// get PORT: one request, prints the body. load PORT SECONDS STOPFILE: 8 clients, no keep-alive,
-// until STOPFILE exists (or SECONDS pass); prints {ok, failed, errors, bodies} as JSON.
+// until STOPFILE exists (or SECONDS pass); prints {ok, failed, errors, bodies} as JSON. After its
+// first answer it creates STOPFILE.started, so a test starts its step only once the load runs.
 import fs from 'node:fs';
 import http from 'node:http';
 const [mode, port, seconds, stopFile] = process.argv.slice(2);
@@ -128,7 +129,7 @@ if (mode === 'get') {
     while (Date.now() < end && !fs.existsSync(stopFile)) {
       try {
         const body = await once();
-        out.ok++;
+        if (out.ok++ === 0) fs.writeFileSync(stopFile + '.started', '');
         const rel = body.split(' ')[1];
         out.bodies[rel] = (out.bodies[rel] ?? 0) + 1;
       } catch (e) {
@@ -156,6 +157,23 @@ function config(listen: string): string {
     '    stopTimeout: 5s',
     '',
   ].join('\n');
+}
+
+/** Starts the in-container load on port 8080 and resolves once it has had its first answer. */
+async function startLoadIn(name: string): Promise<{ stop: () => Promise<{ ok: number; failed: number; errors: Record<string, number> }> }> {
+  const stopFile = path.join(host, name);
+  fs.rmSync(stopFile, { force: true });
+  fs.rmSync(`${stopFile}.started`, { force: true });
+  const load = sh(`node /srv/client.mjs load 8080 120 /srv/${name}`, 150_000);
+  await until('the load to get its first answer', async () => fs.existsSync(`${stopFile}.started`), 30_000, 50);
+  return {
+    stop: async () => {
+      fs.writeFileSync(stopFile, '');
+      const res = await load;
+      if (res.code !== 0) throw new Error(`load client exited ${res.code}: ${res.stderr}`);
+      return JSON.parse(res.stdout);
+    },
+  };
 }
 
 function stopContainer(): void {
@@ -246,7 +264,8 @@ describe.skipIf(skipReason !== null)('smoothd under a real systemd (nspawn)', ()
         'cp /opt/smoothd/systemd/smoothd.service /opt/smoothd/systemd/smoothd.socket /etc/systemd/system/',
         'mkdir -p /etc/smoothd /etc/systemd/system/smoothd.service.d',
         // A short watchdog, so the test sees pings within seconds (an operator's drop-in, the unit is unchanged).
-        'printf "[Service]\\nWatchdogSec=2s\\n" > /etc/systemd/system/smoothd.service.d/e2e-watchdog.conf',
+        // TimeoutAbortSec bounds how long a wedged smoothd may take to die of the watchdog's SIGABRT (DESIGN §13).
+        'printf "[Service]\\nWatchdogSec=2s\\nTimeoutAbortSec=3s\\n" > /etc/systemd/system/smoothd.service.d/e2e-watchdog.conf',
         'systemctl daemon-reload',
       ].join(' && '),
     );
@@ -344,6 +363,58 @@ describe.skipIf(skipReason !== null)('smoothd under a real systemd (nspawn)', ()
     expect(await prop('smoothd', 'ActiveState')).toBe('active');
   });
 
+  it('`systemctl reload` under continuous load fails no request', async () => {
+    const before = await workerPids();
+    const load = await startLoadIn('stop-reload-load');
+    deploy('v1');
+    const r1 = await sh('systemctl reload smoothd');
+    expect(r1.code, r1.stderr).toBe(0);
+    deploy('v2');
+    const r2 = await sh('systemctl reload smoothd');
+    expect(r2.code, r2.stderr).toBe(0);
+    const counts = await load.stop();
+    console.log(`systemctl reload under load: ${JSON.stringify(counts)}`);
+    expect(counts.errors).toEqual({});
+    expect(counts.failed).toBe(0);
+    for (const p of await workerPids()) expect(before).not.toContain(p);
+  });
+
+  it('`systemctl stop` under load drains the workers and fails no request (smoothd.socket holds the listen socket)', async () => {
+    const load = await startLoadIn('stop-stop-load');
+    const r = await sh('systemctl stop smoothd.service');
+    expect(r.code, r.stderr).toBe(0);
+    // The socket unit stays: connections wait in its queue, and the next one activates smoothd again.
+    expect(await prop('smoothd.socket', 'ActiveState')).toBe('active');
+    await until('smoothd to be activated again by the socket', async () => (await prop('smoothd', 'ActiveState')) === 'active', 30_000);
+    const counts = await load.stop();
+    console.log(`systemctl stop under load: ${JSON.stringify(counts)}`);
+    expect(counts.errors).toEqual({});
+    expect(counts.failed).toBe(0);
+    const journal = await sh('journalctl -u smoothd --no-pager -n 400 -o cat');
+    expect(journal.stdout).toMatch(/stopping gracefully/);
+  });
+
+  it('a wedged smoothd (SIGSTOP) is killed by the watchdog and restarted, and serves again', async () => {
+    const main = Number(await prop('smoothd', 'MainPID'));
+    const restarts = Number(await prop('smoothd', 'NRestarts'));
+    await ok(`kill -STOP ${main}`);
+    // WatchdogSec=2s, TimeoutAbortSec=3s, RestartSec=2s: a new smoothd well within 30 s.
+    const next = await until(
+      'a new smoothd after the watchdog fired',
+      async () => {
+        const pid = Number(await prop('smoothd', 'MainPID'));
+        return pid !== 0 && pid !== main && (await prop('smoothd', 'ActiveState')) === 'active' ? pid : null;
+      },
+      30_000,
+    );
+    expect(next).not.toBe(main);
+    expect(Number(await prop('smoothd', 'NRestarts'))).toBe(restarts + 1);
+    expect((await sh(`test -d /proc/${main}`)).code).not.toBe(0);
+    const journal = await sh('journalctl -u smoothd --no-pager -n 400 -o cat');
+    expect(journal.stdout).toMatch(/[Ww]atchdog timeout/);
+    expect(await get()).toMatch(/^release v2 /);
+  });
+
   it('`systemctl stop` leaves no process behind', async () => {
     const pids = await workerPids();
     const main = Number(await prop('smoothd', 'MainPID'));
@@ -356,5 +427,34 @@ describe.skipIf(skipReason !== null)('smoothd under a real systemd (nspawn)', ()
     const node = await sh("for c in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $c 2>/dev/null; echo; done | grep -e '[h]ttp-app' -e '[s]moothd.js' || true");
     expect(node.stdout.trim()).toBe('');
     expect((await sh('test -e /run/smoothd')).code).not.toBe(0);
+  });
+  it('a failed start exits 71: `systemctl start` fails, the unit is failed, and systemd retries it', async () => {
+    fs.writeFileSync(path.join(host, 'smoothd.yaml'), config('127.0.0.1:8080'));
+    await ok('cp /srv/smoothd.yaml /etc/smoothd/smoothd.yaml');
+    deploy('broken');
+    const r = await sh('systemctl start smoothd');
+    expect(r.code).not.toBe(0);
+    expect(await prop('smoothd', 'ExecMainStatus')).toBe('71');
+    // 71 is not in RestartPreventExitStatus: Restart=on-failure tries again after RestartSec.
+    await until('systemd to restart the failed start', async () => Number(await prop('smoothd', 'NRestarts')) >= 1, 30_000);
+    // reset-failed exits 1 when the stop already left the unit inactive rather than failed.
+    await ok('systemctl stop smoothd; systemctl reset-failed smoothd 2>/dev/null; true');
+    deploy('v2');
+  });
+
+  it('an invalid config exits 78 and is not restarted (RestartPreventExitStatus=78)', async () => {
+    fs.writeFileSync(path.join(host, 'smoothd.yaml'), config('127.0.0.1:8080').replace('count: 2', 'count: -1'));
+    await ok('cp /srv/smoothd.yaml /etc/smoothd/smoothd.yaml');
+    const r = await sh('systemctl start smoothd');
+    expect(r.code).not.toBe(0);
+    expect(await prop('smoothd', 'ExecMainStatus')).toBe('78');
+    expect(await prop('smoothd', 'ActiveState')).toBe('failed');
+    // Three RestartSec periods (2 s each) pass without a restart.
+    await new Promise((res) => setTimeout(res, 6_000));
+    expect(await prop('smoothd', 'NRestarts')).toBe('0');
+    expect(await prop('smoothd', 'ActiveState')).toBe('failed');
+    const journal = await sh('journalctl -u smoothd --no-pager -n 100 -o cat');
+    expect(journal.stdout).toMatch(/groups\.web\.count/);
+    await ok('systemctl reset-failed smoothd');
   });
 });

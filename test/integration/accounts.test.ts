@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, freePort, get, killAll, smoothctl, startDaemon, tempDir, type Daemon } from './harness.js';
+import { alive, boundPort, get, killAll, smoothctl, startDaemon, tempDir, type Daemon } from './harness.js';
 import { config, group, release } from './releases.js';
 
 const root = process.getuid?.() === 0;
@@ -48,8 +48,7 @@ describe.skipIf(!root)('user and group without setpriv', () => {
 
   it('start exits 78 before any worker is spawned', async () => {
     const dir = readableRelease();
-    const port = await freePort();
-    const d = await start(config(group(dir, { count: 1, listen: [`127.0.0.1:${port}`], extra: '    user: nobody\n' })), dir, {
+    const d = await start(config(group(dir, { count: 1, listen: ['127.0.0.1:0'], extra: '    user: nobody\n' })), dir, {
       waitReady: false,
       env: NO_SETPRIV,
     });
@@ -61,10 +60,10 @@ describe.skipIf(!root)('user and group without setpriv', () => {
 
   it('a reload that adds user is refused as CONFIG_INVALID and nothing changes', async () => {
     const dir = readableRelease();
-    const port = await freePort();
-    const d = await start(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`] })), dir, { env: NO_SETPRIV });
+    const d = await start(config(group(dir, { count: 2, listen: ['127.0.0.1:0'] })), dir, { env: NO_SETPRIV });
+    const port = await boundPort(d);
     const before = await d.workerPids();
-    d.writeConfig(config(group(dir, { count: 2, listen: [`127.0.0.1:${port}`], extra: '    user: nobody\n' })));
+    d.writeConfig(config(group(dir, { count: 2, listen: ['127.0.0.1:0'], extra: '    user: nobody\n' })));
     const r = await smoothctl(d.socket, ['reload', '--json']);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout);
@@ -81,8 +80,8 @@ describe.skipIf(!root)('user and group without setpriv', () => {
 describe.skipIf(!root)('user and group with setpriv', () => {
   it('a numeric uid with no passwd entry runs with the given numeric group and no supplementary groups', async () => {
     const dir = readableRelease();
-    const port = await freePort();
-    const d = await start(config(group(dir, { count: 1, listen: [`127.0.0.1:${port}`], extra: '    user: "4242"\n    group: "4343"\n' })), dir);
+    const d = await start(config(group(dir, { count: 1, listen: ['127.0.0.1:0'], extra: '    user: "4242"\n    group: "4343"\n' })), dir);
+    const port = await boundPort(d);
     const body = JSON.parse((await get(port, '/uid')).body);
     expect(body).toEqual({ uid: 4242, gid: 4343, groups: '' });
     expect((await d.status()).daemon.state).toBe('running');

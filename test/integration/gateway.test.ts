@@ -18,7 +18,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, alive, freePort, killAll, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { ROOT, alive, boundPort, freePort, killAll, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
 
 const EXAMPLE = path.join(ROOT, 'examples/gateway');
 const CLIENTS = Number(process.env.SMOOTHD_GATEWAY_CLIENTS ?? 100);
@@ -26,8 +26,8 @@ const EVERY_MS = Number(process.env.SMOOTHD_GATEWAY_EVERY_MS ?? 20);
 const RELOADS = Number(process.env.SMOOTHD_GATEWAY_RELOADS ?? 5);
 const WINDOW = Number(process.env.SMOOTHD_GATEWAY_WINDOW ?? 10);
 
-/** The example's own smoothd.yaml, with a free port, a socket in `dir`, and the example folder as cwd. */
-function exampleConfig(port: number, socket: string): string {
+/** The example's own smoothd.yaml, with a kernel-chosen port, a socket in `dir`, and the example folder as cwd. */
+function exampleConfig(socket: string): string {
   let yaml = fs.readFileSync(path.join(EXAMPLE, 'smoothd.yaml'), 'utf8');
   const replace = (from: string | RegExp, to: string, times: number): void => {
     const re = typeof from === 'string' ? new RegExp(from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gm') : from;
@@ -35,7 +35,7 @@ function exampleConfig(port: number, socket: string): string {
     if (found !== times) throw new Error(`examples/gateway/smoothd.yaml: expected ${times} match(es) of ${re}, found ${found}`);
     yaml = yaml.replace(re, to);
   };
-  replace('"127.0.0.1:8090"', `"127.0.0.1:${port}"`, 1);
+  replace('"127.0.0.1:8090"', '"127.0.0.1:0"', 1);
   replace('"unix:business.sock"', `"unix:${socket}"`, 1);
   replace('BUSINESS_SOCKET: business.sock', `BUSINESS_SOCKET: ${socket}`, 1);
   // The config is written to a temp folder: run the scripts from the example's folder.
@@ -160,9 +160,9 @@ afterEach(async () => {
 describe('examples/gateway: a reloadable: false WebSocket gateway in front of rolling business workers', () => {
   it(`keeps ${CLIENTS} clients connected through ${RELOADS} business reloads, answers every message exactly once, and is replaced only by restart`, async () => {
     const dir = tempDir();
-    const port = await freePort();
     const socket = path.join(dir, 'business.sock');
-    daemon = await startDaemon(exampleConfig(port, socket), { dir });
+    daemon = await startDaemon(exampleConfig(socket), { dir });
+    const port = await boundPort(daemon, 'gateway');
     const [gateway, ...moreGateways] = await daemon.workerPids('gateway');
     expect(moreGateways).toEqual([]);
     expect(await daemon.workerPids('business')).toHaveLength(2);
@@ -298,6 +298,7 @@ describe('examples/gateway: a call is retried once on a fresh connection only wh
       });
     });
     await new Promise<void>((r) => business!.listen(socket, r));
+    // The gateway runs alone here (no smoothd to bind for it and report the port): it needs a port number before it starts.
     const port = await freePort();
     gatewayProc = spawn(process.execPath, [path.join(EXAMPLE, 'gateway.js')], {
       cwd: EXAMPLE,

@@ -16,11 +16,24 @@ export const SMOOTHD = path.join(ROOT, 'bin/smoothd.js');
 export const SMOOTHCTL = path.join(ROOT, 'bin/smoothctl.js');
 export const FIXTURES = path.join(ROOT, 'test/fixtures');
 
-const tracked = new Set<number>();
+/** Tracked pids with the start time they had when tracked (so a reused pid is never killed). */
+const tracked = new Map<number, string | null>();
+/** smoothctl children started by tests, killed on cleanup while they still run. */
+const children = new Set<ChildProcess>();
+
+/** Field 22 of /proc/PID/stat: the start time in clock ticks since boot, or null when the pid is gone. */
+export function startTime(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
 
 /** Remember a pid so `killAll` can clean it up even when a test fails. */
 export function track(pid: number | undefined | null): void {
-  if (pid) tracked.add(pid);
+  if (pid && !tracked.has(pid)) tracked.set(pid, startTime(pid));
 }
 
 export function alive(pid: number): boolean {
@@ -33,9 +46,20 @@ export function alive(pid: number): boolean {
   }
 }
 
+/**
+ * SIGKILL every tracked process and its process group, and every smoothctl
+ * child still running. A pid whose start time changed was reused by another
+ * process and is left alone. When the leader is gone its group can still hold
+ * members (a wrapper's child): the kernel does not hand out a pid that is
+ * still some group's id, so `-pid` then reaches only that old group.
+ */
 export function killAll(): void {
-  for (const pid of tracked) {
-    for (const target of [-pid, pid]) {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  children.clear();
+  for (const [pid, started] of tracked) {
+    const now = startTime(pid);
+    if (now !== null && now !== started) continue;
+    for (const target of now === null ? [-pid] : [-pid, pid]) {
       try {
         process.kill(target, 'SIGKILL');
       } catch {
@@ -150,10 +174,19 @@ export async function startDaemon(configYaml: string, opts: StartOptions = {}): 
   return d;
 }
 
-/** One JSON-RPC call over the control socket; notifications go to `onNote`. */
-export function rpc(socket: string, method: string, params?: unknown, onNote?: (n: any) => void): Promise<any> {
+/**
+ * One JSON-RPC call over the control socket; notifications go to `onNote`.
+ * Rejects with a message naming the method when no reply comes within
+ * `timeoutMs` (default 30 s), so a hung daemon fails the test instead of hanging it.
+ */
+export function rpc(socket: string, method: string, params?: unknown, onNote?: (n: any) => void, timeoutMs = 30_000): Promise<any> {
   return new Promise((resolve, reject) => {
     const c = net.connect(socket);
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`rpc ${method} on ${socket}: no reply within ${timeoutMs} ms`));
+    }, timeoutMs);
+    c.on('close', () => clearTimeout(timer));
     let buf = '';
     c.on('data', (b) => {
       buf += b.toString();
@@ -165,12 +198,16 @@ export function rpc(socket: string, method: string, params?: unknown, onNote?: (
           onNote?.(msg);
           continue;
         }
+        clearTimeout(timer);
         c.end();
         if (msg.error) reject(Object.assign(new Error(msg.error.message), msg.error));
         else resolve(msg.result);
       }
     });
-    c.on('error', reject);
+    c.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     c.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: params ?? {} })}\n`);
   });
 }
@@ -181,12 +218,15 @@ export interface CtlResult {
   stderr: string;
 }
 
+/** Runs the real smoothctl; the child is tracked, so `killAll` ends it if a test fails first. */
 export function smoothctl(socket: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CtlResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [SMOOTHCTL, '--socket', socket, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [SMOOTHCTL, '--socket', socket, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      children.delete(child);
       const code = err ? ((err as { code?: unknown }).code as number | null) ?? null : 0;
       resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
     });
+    children.add(child);
   });
 }
 
@@ -241,7 +281,36 @@ export function startLoad(port: number, opts: { concurrency?: number; keepAlive?
   return load;
 }
 
-/** A free TCP port on 127.0.0.1 (bound then released; the test binds it right after). */
+/**
+ * The port smoothd really bound for a group's listen address (config said
+ * `127.0.0.1:0`): read from `listen[].bound` in the status document, so no
+ * test races another process for a port it released.
+ */
+export async function boundPort(d: Daemon, group?: string, index = 0): Promise<number> {
+  const s = await d.status();
+  const g = group ? s.groups.find((x: any) => x.name === group) : s.groups[0];
+  const bound: unknown = g?.listen?.[index]?.bound;
+  const m = typeof bound === 'string' ? /:(\d+)$/.exec(bound) : null;
+  if (!m) throw new Error(`group ${group ?? '(first)'} listen[${index}] has no bound TCP address: ${JSON.stringify(g?.listen)}`);
+  return Number(m[1]);
+}
+
+/** A TCP server the test holds on a kernel-chosen port of 127.0.0.1 (to make a bind fail); close it when done. */
+export async function busyPort(): Promise<{ port: number; close(): void }> {
+  const s = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => resolve());
+  });
+  return { port: (s.address() as net.AddressInfo).port, close: () => s.close() };
+}
+
+/**
+ * A free TCP port on 127.0.0.1 (bound then released; the caller binds it
+ * right after, which races any other process on the machine). Only for a port
+ * that must be known before smoothd starts; everything else lets smoothd bind
+ * `127.0.0.1:0` and reads `boundPort`.
+ */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();

@@ -1,11 +1,14 @@
 /**
- * Edges of the daemon's life with a real smoothd: signals that arrive while it
- * is still starting (its listen sockets already bound, workers not yet ready).
+ * Edges of the daemon's life with a real smoothd: usage errors on its command
+ * line, signals that arrive while it is still starting (its listen sockets
+ * already bound, workers not yet ready), and a second stop signal while the
+ * workers drain.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, alive, killAll, startDaemon, tempDir, waitFor, type Daemon } from './harness.js';
+import { FIXTURES, SMOOTHD, alive, killAll, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
 
 const daemons: Daemon[] = [];
 
@@ -96,5 +99,69 @@ describe('signals while smoothd is starting', () => {
     expect(await d.exit).toEqual({ code: 0, signal: null });
     expect(d.stderr.join('')).toBe('');
     expect(fs.existsSync(d.socket)).toBe(false);
+  });
+});
+
+describe('usage errors', () => {
+  /** The real smoothd binary with these arguments; resolves with its exit code and output. */
+  function smoothd(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = execFile(process.execPath, [SMOOTHD, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+        const code = err ? (err as { code?: unknown }).code : 0;
+        resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
+      });
+      track(child.pid);
+    });
+  }
+
+  it.each([
+    [['--frobnicate'], /^smoothd: .*--frobnicate/],
+    [['--log-level', 'loud'], /^smoothd: --log-level "loud" is not a level; use one of /],
+    [['--log-format', 'xml'], /^smoothd: --log-format "xml" is not a format; use json or pretty/],
+    [['--config'], /^smoothd: --config needs a value/],
+  ])('smoothd %j exits 64 with what was wrong and where to look, no stack trace', async (args, message) => {
+    const r = await smoothd(args);
+    expect(r.code).toBe(64);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/\nRun smoothd --help for the options\.\n$/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('a second stop signal', () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('a second %s kills draining workers at once and smoothd exits', async (sig) => {
+    // Workers that take 60 s to drain, with a stopTimeout above that: only the second signal ends them early.
+    const d = await startDaemon(
+      [
+        'groups:',
+        '  web:',
+        `    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(path.join(FIXTURES, 'ctl-worker.mjs'))}]`,
+        '    count: 2',
+        '    env: { STOP_DELAY_MS: "60000" }',
+        '    ready: ipc',
+        '    stopTimeout: 120s',
+        '',
+      ].join('\n'),
+    );
+    daemons.push(d);
+    const pids = await d.workerPids();
+    expect(pids).toHaveLength(2);
+    process.kill(d.pid, sig);
+    await waitFor('the graceful stop to begin', () => d.logs.some((l) => l.msg === 'stopping gracefully'));
+    await waitFor('every worker to be signalled', async () => {
+      const s = await d.status().catch(() => null);
+      return s !== null && s.groups[0].workers.filter((w: any) => w.state === 'stopping').length === 2;
+    });
+    expect(pids.every(alive)).toBe(true);
+    process.kill(d.pid, sig);
+    // Well under the 60 s drain: a daemon that ignored the second signal fails here.
+    const exit = await Promise.race([d.exit, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 20_000))]);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(d.logs.some((l) => l.msg === 'second stop signal: killing the workers')).toBe(true);
+    const exits = d.logs.filter((l) => l.msg === 'worker exited');
+    expect(exits.map((l) => l.pid).sort()).toEqual([...pids].sort());
+    for (const e of exits) expect(e.signal).toBe('SIGKILL');
+    expect(pids.some(alive)).toBe(false);
   });
 });

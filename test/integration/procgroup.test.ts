@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, alive, freePort, get, killAll, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { FIXTURES, alive, boundPort, get, killAll, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
 import { release } from './releases.js';
 
 const WRAPPER = path.join(FIXTURES, 'wrapper.sh');
@@ -39,13 +39,13 @@ function members(pgid: number): number[] {
   return out;
 }
 
-function yaml(dir: string, port: number, count: number): string {
+function yaml(dir: string, count: number): string {
   return `groups:
   web:
     command: [${WRAPPER}]
     cwd: ${path.join(dir, 'current')}
     count: ${count}
-    listen: ["127.0.0.1:${port}"]
+    listen: ["127.0.0.1:0"]
     ready: 300ms
     stopTimeout: 1s
 `;
@@ -53,9 +53,9 @@ function yaml(dir: string, port: number, count: number): string {
 
 async function wrapperDaemon(count: number, extra: Record<string, string>): Promise<{ d: Daemon; dir: string; port: number; leaders: number[] }> {
   const dir = tempDir();
-  const port = await freePort();
   release(dir, 'v1', extra);
-  const d = await startDaemon(yaml(dir, port, count), { dir });
+  const d = await startDaemon(yaml(dir, count), { dir });
+  const port = await boundPort(d);
   daemons.push(d);
   const leaders = await d.workerPids();
   // Every wrapper has its child listening (its SIGTERM handler installed) before the test goes on.

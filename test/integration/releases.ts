@@ -22,7 +22,8 @@ export function release(dir: string, name: string, extra: Record<string, string>
 export interface GroupOptions {
   name?: string;
   count?: number;
-  listen?: string[];
+  /** Addresses, or `{address, name}` entries (a `:0` entry keeps its port across reloads by its name). */
+  listen?: Array<string | { address: string; name: string }>;
   readyTimeout?: string;
   stopTimeout?: string;
   extra?: string;

@@ -6,16 +6,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { APP, release } from './releases.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, freePort, get, killAll, smoothctl, startDaemon, startLoad, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { alive, boundPort, get, killAll, smoothctl, startDaemon, startLoad, tempDir, track, waitFor, type Daemon } from './harness.js';
 
-function webConfig(dir: string, port: number, more = ''): string {
+function webConfig(dir: string, more = ''): string {
   return `
 groups:
   web:
     command: [node, ${APP}]
     cwd: ${path.join(dir, 'current')}
     count: 4
-    listen: ["127.0.0.1:${port}"]
+    listen: ["127.0.0.1:0"]
     ready: ipc
     readyTimeout: 10s
     stopTimeout: 10s
@@ -36,9 +36,9 @@ afterEach(async () => {
 describe('rolling reload with real workers', () => {
   it('reloads 5 times under continuous load without a failed request, replacing every pid and serving the new code', async () => {
     const dir = tempDir();
-    const port = await freePort();
     release(dir, 'v0');
-    daemon = await startDaemon(webConfig(dir, port), { dir });
+    daemon = await startDaemon(webConfig(dir), { dir });
+    const port = await boundPort(daemon);
     const load = startLoad(port, { concurrency: 16, keepAlive: false });
     const durations: number[] = [];
     try {
@@ -70,9 +70,9 @@ describe('rolling reload with real workers', () => {
 
   it('a broken release fails the reload with the worker\'s own error line while the old workers keep serving', async () => {
     const dir = tempDir();
-    const port = await freePort();
     release(dir, 'good');
-    daemon = await startDaemon(webConfig(dir, port), { dir });
+    daemon = await startDaemon(webConfig(dir), { dir });
+    const port = await boundPort(daemon);
     const before = await daemon.workerPids();
     release(dir, 'broken', { 'crash.txt': 'Error: Cannot find module ./db-config.js' });
     const load = startLoad(port, { concurrency: 8 });
@@ -92,15 +92,14 @@ describe('rolling reload with real workers', () => {
 
   it('leaves a reloadable: false group alone and reports it skipped', async () => {
     const dir = tempDir();
-    const [p1, p2] = [await freePort(), await freePort()];
     release(dir, 'v1');
     daemon = await startDaemon(
-      `${webConfig(dir, p1)}
+      `${webConfig(dir)}
   gateway:
     command: [node, ${APP}]
     cwd: ${path.join(dir, 'current')}
     count: 2
-    listen: ["127.0.0.1:${p2}"]
+    listen: ["127.0.0.1:0"]
     ready: ipc
     reloadable: false
 `,
@@ -120,9 +119,9 @@ describe('rolling reload with real workers', () => {
 
   it('SIGHUP reloads like the RPC does', async () => {
     const dir = tempDir();
-    const port = await freePort();
     release(dir, 'a');
-    daemon = await startDaemon(webConfig(dir, port), { dir });
+    daemon = await startDaemon(webConfig(dir), { dir });
+    const port = await boundPort(daemon);
     const before = await daemon.workerPids();
     release(dir, 'b');
     process.kill(daemon.pid, 'SIGHUP');
@@ -136,12 +135,12 @@ describe('rolling reload with real workers', () => {
 describe('any language', () => {
   it('runs a Python worker on the inherited fd with LISTEN_PID = its pid, ready by duration, and rolls it', async () => {
     const dir = tempDir();
-    const port = await freePort();
     const app = path.join(path.dirname(APP), 'py-app.py');
     daemon = await startDaemon(
-      `groups:\n  py:\n    command: [python3, ${app}]\n    count: 2\n    listen: ["127.0.0.1:${port}"]\n    ready: 300ms\n    stopTimeout: 5s\n`,
+      `groups:\n  py:\n    command: [python3, ${app}]\n    count: 2\n    listen: ["127.0.0.1:0"]\n    ready: 300ms\n    stopTimeout: 5s\n`,
       { dir },
     );
+    const port = await boundPort(daemon);
     const before = await daemon.workerPids();
     expect(before).toHaveLength(2);
     // Ready by duration says nothing about listening: until the first worker calls listen() the
@@ -162,9 +161,8 @@ describe('any language', () => {
 describe('crashes and deaths', () => {
   it('replaces a worker killed with -9 and counts it in status', async () => {
     const dir = tempDir();
-    const port = await freePort();
     release(dir, 'v1');
-    daemon = await startDaemon(webConfig(dir, port), { dir });
+    daemon = await startDaemon(webConfig(dir), { dir });
     const s0 = await daemon.status();
     const victim = s0.groups[0].workers[1];
     process.kill(victim.pid, 'SIGKILL');
@@ -182,9 +180,8 @@ describe('crashes and deaths', () => {
 
   it('leaves no worker behind when smoothd itself is killed with -9', async () => {
     const dir = tempDir();
-    const port = await freePort();
     release(dir, 'v1');
-    daemon = await startDaemon(webConfig(dir, port), { dir });
+    daemon = await startDaemon(webConfig(dir), { dir });
     const pids = await daemon.workerPids();
     expect(pids).toHaveLength(4);
     process.kill(daemon.pid, 'SIGKILL');
@@ -194,9 +191,8 @@ describe('crashes and deaths', () => {
 
   it('stops gracefully on SIGTERM: every worker exits, the socket file is removed, exit 0', async () => {
     const dir = tempDir();
-    const port = await freePort();
     release(dir, 'v1');
-    daemon = await startDaemon(webConfig(dir, port), { dir });
+    daemon = await startDaemon(webConfig(dir), { dir });
     const pids = await daemon.workerPids();
     daemon.proc.kill('SIGTERM');
     const e = await daemon.exit;
@@ -209,9 +205,8 @@ describe('crashes and deaths', () => {
 describe('start', () => {
   it('exits 71 when a worker fails before its first readiness, leaving nothing behind', async () => {
     const dir = tempDir();
-    const port = await freePort();
     release(dir, 'broken', { 'crash.txt': 'boom at start' });
-    daemon = await startDaemon(webConfig(dir, port), { dir, waitReady: false });
+    daemon = await startDaemon(webConfig(dir), { dir, waitReady: false });
     const e = await daemon.exit;
     expect(e.code).toBe(71);
     const started = daemon.logs.filter((l) => l.msg === 'worker started').map((l) => l.pid as number);

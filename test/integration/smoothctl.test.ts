@@ -213,25 +213,28 @@ describe('smoothctl when the daemon is down, slow or stopping', () => {
   });
 
   it('exit 75 when --timeout expires during a reload (the daemon carries on); exit 2 while stopping; stop waits for the exit', async () => {
+    // The new worker is ready, and drains, only when the test says so (HOLD_DIR): no step depends on
+    // how long a smoothctl takes to start on a busy machine.
+    const hold = tempDir();
     d = await startDaemon(`
 groups:
   slow:
     command: [node, ${CTL_WORKER}]
-    env: { READY_DELAY_MS: "1000", STOP_DELAY_MS: "1000" }
+    env: { HOLD_DIR: "${hold}" }
     ready: ipc
-    readyTimeout: 10s
-    stopTimeout: 10s
+    readyTimeout: 60s
+    stopTimeout: 60s
 `);
     const daemon = d;
-    // 75: the new worker needs 1 s to be ready; smoothctl gives up after 200 ms.
-    const t0 = Date.now();
+    // 75: the new worker is not ready until dir/ready exists; smoothctl gives up after 200 ms.
     const r = await smoothctl(daemon.socket, ['--timeout', '200ms', 'reload']);
     expect(r.code).toBe(75);
-    expect(Date.now() - t0).toBeLessThan(1000);
     expect(r.stderr).toMatch(/timed out after 200 ms \(--timeout\); smoothd carries on/);
-    await waitFor('the reload to finish anyway', async () => (await daemon.status()).reload.state === 'succeeded', 10_000);
+    expect((await daemon.status()).reload.state).toBe('running');
+    fs.writeFileSync(path.join(hold, 'ready'), '');
+    await waitFor('the reload to finish anyway', async () => (await daemon.status()).reload.state === 'succeeded', 20_000);
 
-    // stop --no-wait returns at once; the old worker takes 1 s to drain.
+    // stop --no-wait returns at once; the new worker drains until dir/stop exists.
     const noWait = await smoothctl(daemon.socket, ['stop', '--no-wait']);
     expect(noWait.code, noWait.stderr).toBe(0);
     expect(noWait.stdout).toBe(`smoothd is stopping (pid ${daemon.pid})\n`);
@@ -242,8 +245,13 @@ groups:
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^smoothctl: reload refused: smoothd is stopping/);
 
-    // stop (waiting) returns only once the daemon has exited.
-    const stop = await smoothctl(daemon.socket, ['stop']);
+    // stop (waiting) returns only once the daemon has exited: the drain ends after its request arrived.
+    const stopping = smoothctl(daemon.socket, ['stop']);
+    const stopRequests = (): number => daemon.logs.filter((l) => l.msg === 'stop requested over the control socket').length;
+    await waitFor('the second stop request to reach smoothd', () => stopRequests() === 2, 20_000);
+    expect(alive(daemon.pid)).toBe(true);
+    fs.writeFileSync(path.join(hold, 'stop'), '');
+    const stop = await stopping;
     expect(stop.code, stop.stderr).toBe(0);
     expect(stop.stdout).toBe('smoothd stopped\n');
     expect(alive(daemon.pid)).toBe(false);

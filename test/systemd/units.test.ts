@@ -60,6 +60,50 @@ describe('systemd/smoothd.service', () => {
   });
 });
 
+describe('the README table of smoothd.service', () => {
+  // README "Running under systemd": one row per setting, `Key=value` or a bare `Key` (= yes).
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Running under systemd'));
+  const rows = section
+    .slice(section.indexOf('| setting | why |'))
+    .split('\n')
+    .slice(2)
+    .filter((l, i, all) => l.startsWith('|') && all.slice(0, i).every((x) => x.startsWith('|')));
+  const s = settings(SERVICE);
+  const promised: Array<[string, string]> = [];
+  for (const row of rows) {
+    const [, first = ''] = row.split('|');
+    for (const [, token] of first.matchAll(/`([^`]+)`/g)) {
+      const m = /^([A-Za-z]+)(?:=(.*))?$/.exec(token!);
+      if (m) promised.push([m[1]!, m[2] ?? 'yes']);
+    }
+    const mode = /`RuntimeDirectory=[^`]*` \(mode (\d+)\)/.exec(first);
+    if (mode) promised.push(['RuntimeDirectoryMode', mode[1]!]);
+  }
+
+  it('lists the settings it documents (the table was found)', () => {
+    expect(promised.map(([k]) => k)).toEqual(expect.arrayContaining(['Type', 'OOMPolicy', 'LimitNOFILE', 'RuntimeDirectoryMode', 'WatchdogSec', 'LockPersonality']));
+  });
+
+  it('every setting the table promises is in the unit with that value', () => {
+    const wrong = promised.filter(([k, v]) => JSON.stringify(s.get(k)) !== JSON.stringify([v])).map(([k, v]) => `${k}: README says ${v}, unit has ${JSON.stringify(s.get(k) ?? null)}`);
+    expect(wrong).toEqual([]);
+  });
+
+  it('every setting of the unit is in the table', () => {
+    const documented = new Set(promised.map(([k]) => k));
+    const undocumented = [...s.keys()].filter((k) => !documented.has(k) && !['Description', 'After', 'WantedBy'].includes(k));
+    expect(undocumented).toEqual([]);
+  });
+
+  it('the settings the table says are left out on purpose are not set', () => {
+    const out = /Not set, on purpose: (.*)$/m.exec(rows.join('\n'))?.[1] ?? '';
+    const names = [...out.matchAll(/`([A-Za-z]+)`/g)].map((m) => m[1]!);
+    expect(names).toEqual(expect.arrayContaining(['PrivateTmp', 'ProtectHome', 'NoNewPrivileges', 'MemoryDenyWriteExecute', 'RestrictNamespaces']));
+    for (const n of names) expect(s.has(n), `${n} is set in the unit`).toBe(false);
+  });
+});
+
 describe('systemd/smoothd.socket', () => {
   it('names its socket for `listen: ["systemd:http"]` and activates smoothd.service', () => {
     const s = settings(SOCKET);

@@ -694,6 +694,35 @@ describe('smoothd/worker: the drain', () => {
     expect(exit.at - secondAt).toBeLessThan(1000);
   });
 
+  it('ignores repeated SIGTERMs during the drain: the in-flight request completes and the exit is 0', async () => {
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd] });
+    await w.ready;
+    const slow = get(sock.port, '/slow?ms=1000');
+    await w.waitEvent('request');
+    w.child.kill('SIGTERM');
+    await w.waitEvent('drain-start');
+    // A wrapper that forwards signals sends more: without the kit's handler each would kill the process.
+    w.child.kill('SIGTERM');
+    w.child.kill('SIGTERM');
+    expect((await slow).status).toBe(200);
+    const exit = await w.exit;
+    expect(exit).toMatchObject({ code: 0, signal: null });
+    expect(w.events.filter((e) => e.event === 'drain-start')).toHaveLength(1);
+    expect(w.events.filter((e) => e.event === 'drained')).toHaveLength(1);
+  });
+
+  it('exits 1 when the onDrain hook fails, and says why on stderr', async () => {
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd], env: { APP_ON_DRAIN_THROW: 'database pool would not close' } });
+    await w.ready;
+    w.child.kill('SIGTERM');
+    const exit = await w.exit;
+    expect(exit).toMatchObject({ code: 1, signal: null });
+    expect(await w.waitEvent('drained')).toMatchObject({ timedOut: false });
+    expect(w.stderr()).toContain('onDrain failed: Error: database pool would not close');
+  });
+
   it('drains and exits when the supervisor goes away (IPC channel closed)', async () => {
     const sock = bindSocket();
     const w = startWorker({ fds: [sock.fd] });
