@@ -78,7 +78,7 @@ describe('new workers that fail during a reload', () => {
     expect(report.failure.stderrTail).toEqual(['waiting for the database at db:5432']);
   });
 
-  it('crash after ready while the roll goes on: the reload fails and the untouched old workers keep serving', async () => {
+  it('crash after ready while the roll goes on: the reload fails and every slot is rolled back to the old release', async () => {
     const { dir, port, d } = await webDaemon({}, 'good');
     const before = await d.workerPids();
     // Each new worker needs 600 ms to get ready and the first one dies 100 ms after it is.
@@ -88,11 +88,30 @@ describe('new workers that fail during a reload', () => {
     const report = JSON.parse(r.stdout);
     expect(report.failure.reason).toContain('while the reload was still rolling');
     expect(report.failure.stderrTail).toContain('crashing after ready');
+    expect(report.rollback.state).toBe('succeeded');
+    // The reply comes once the rollback is over: all 4 slots on generation 1 again. The crashed
+    // worker had replaced slot 0's old worker, so slot 0 got a new generation-1 worker; the 3
+    // old workers no new worker had replaced were never touched.
     const s = await d.status();
-    const oldLeft = s.groups[0].workers.filter((w: any) => w.generation === 1 && w.state === 'ready');
-    expect(oldLeft.length).toBeGreaterThanOrEqual(2);
-    for (const w of oldLeft) expect(before).toContain(w.pid);
-    expect((await get(port)).status).toBe(200);
+    const workers = s.groups[0].workers;
+    expect(workers.map((w: any) => [w.slot, w.generation, w.state])).toEqual([0, 1, 2, 3].map((slot) => [slot, 1, 'ready']));
+    expect(workers.filter((w: any) => before.includes(w.pid))).toHaveLength(3);
+    expect((await get(port)).body).toMatch(/^release good /);
+  });
+
+  it('onFailure: keep leaves the old workers no new worker replaced, and the failed slot on the new generation', async () => {
+    const { dir, d } = await webDaemon({ extra: '    onFailure: keep\n' }, 'good');
+    const before = await d.workerPids();
+    release(dir, 'flaky', { 'slow-ready.txt': '600', 'crash-after-ready.txt': '100' });
+    const r = await smoothctl(d.socket, ['reload', '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).rollback).toBeNull();
+    const s = await d.status();
+    const old = s.groups[0].workers.filter((w: any) => w.generation === 1);
+    expect(old.map((w: any) => w.slot)).toEqual([1, 2, 3]);
+    for (const w of old) expect(before).toContain(w.pid);
+    // Slot 0 lost its old worker to the crashed one: it restarts from the generation it now runs.
+    expect(s.groups[0].workers.find((w: any) => w.slot === 0).generation).toBe(2);
   });
 
   it('old workers that ignore the stop signal are killed after stopTimeout and the reload still ends', async () => {
