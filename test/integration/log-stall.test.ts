@@ -58,7 +58,9 @@ describe('a stdout reader that never reads', () => {
     const configPath = path.join(dir, 'smoothd.yaml');
     fs.writeFileSync(configPath, `groups:\n  chat:\n    command: [node, ${path.join(FIXTURES, 'chatty-worker.mjs')}]\n    count: 2\n    ready: 300ms\n    stopTimeout: 2s\n    env: { CHATTY_MARK_DIR: ${dir} }\n`);
     const socket = path.join(dir, 'ctl.sock');
-    const watchdogMs = 1_000;
+    // 3 s: well above what CPU starvation on a loaded 2-core machine causes (gaps of ~1.5 s seen
+    // there), well below a loop blocked on the log, which stays blocked for the whole window.
+    const watchdogMs = 3_000;
     const daemon: ChildProcess = spawn(process.execPath, [SMOOTHD, '--config', configPath, '--socket', socket, '--log-format', 'json'], {
       stdio: ['ignore', writer, 'pipe'],
       env: { ...process.env, NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: String(watchdogMs * 1000) },
