@@ -503,6 +503,12 @@ export function formatStatus(doc: StatusDocument, now: number): string {
     }
   }
   lines.push(table(rows));
+  for (const g of doc.groups) {
+    const history = Array.isArray(g.history) ? g.history : [];
+    if (history.length <= 1 && !g.revision) continue;
+    const each = history.map((h) => `${h.generation} ${h.state === 'bad' ? 'BAD' : h.state}${h.revision ? ` ${escapeControl(h.revision)}` : ''}`);
+    lines.push(`releases ${g.name}: ${each.join(', ')}`);
+  }
   if (pending.length > 0) {
     lines.push(`* config changed for a non-reloadable group: apply with ${pending.map((p) => `smoothctl restart ${p}`).join(', ')}`);
   }
