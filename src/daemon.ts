@@ -9,6 +9,7 @@ import { addressesOverlap } from './config/listen.js';
 import { loadCheckedConfig, resolveCommand } from './config/load.js';
 import { ConfigError, type Config, type ConfigIssue } from './config/types.js';
 import { ERROR_CODES, RpcError, rpcErrors } from './control/errors.js';
+import { previewReload, type ReloadPreview } from './supervisor/preview.js';
 import type { ReloadReport } from './supervisor/report.js';
 import type { GenerationSpec, ProgressEvent } from './supervisor/types.js';
 import { notifyUnavailable } from './runtime/notify-socket.js';
@@ -154,7 +155,27 @@ function reportOutcome(report: ReloadReport): ReloadReport {
   throw new RpcError(code, `reload ${report.id} ${report.state}: ${report.error ?? 'unknown reason'}`, report);
 }
 
-export function controlHandlers(runtime: Runtime, log: Logger) {
+/** What `reload --dry-run` reads: the config checked and resolved as a reload would, without binding anything. */
+export function previewLoader(configPath: string, setpriv: string | null) {
+  return async (): Promise<{ config: Config; specs: Record<string, GenerationSpec> }> => {
+    const config = await loadDaemonConfig(configPath, setpriv);
+    return { config, specs: await resolveSpecs(config) };
+  };
+}
+
+export function controlHandlers(runtime: Runtime, log: Logger, preview?: ReturnType<typeof previewLoader>) {
+  const dryRun = async (groups: string[] | null): Promise<ReloadPreview> => {
+    if (!preview) throw new RpcError(ERROR_CODES.INTERNAL, 'this smoothd cannot preview a reload');
+    let loaded;
+    try {
+      loaded = await preview();
+    } catch (err) {
+      if (err instanceof ConfigError) throw new RpcError(ERROR_CODES.CONFIG_INVALID, `config refused, a reload would change nothing: ${err.message}`);
+      throw err;
+    }
+    return previewReload(runtime.snapshot.groups, loaded.config, loaded.specs, groups);
+  };
+
   const roll = async (
     ask: (waiter?: Parameters<Runtime['requestReload']>[2]) => Promise<{ id: number; state: 'running' | 'queued' }>,
     wait: boolean,
@@ -187,8 +208,10 @@ export function controlHandlers(runtime: Runtime, log: Logger) {
   };
 
   return {
-    reload: (p: { groups?: string[]; wait?: boolean }, ctx: CallContext) =>
-      roll((w) => runtime.requestReload(p.groups && p.groups.length > 0 ? p.groups : null, 'rpc', w), p.wait === true, ctx),
+    reload: (p: { groups?: string[]; wait?: boolean; dryRun?: boolean }, ctx: CallContext) =>
+      p.dryRun === true
+        ? dryRun(p.groups && p.groups.length > 0 ? p.groups : null)
+        : roll((w) => runtime.requestReload(p.groups && p.groups.length > 0 ? p.groups : null, 'rpc', w), p.wait === true, ctx),
     restart: (p: { group: string; wait?: boolean }, ctx: CallContext) => roll((w) => runtime.requestRestart(p.group, w), p.wait === true, ctx),
     status: async () => runtime.status(),
     stop: async () => {

@@ -70,7 +70,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json' | 'ready';
+type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json' | 'ready' | 'dry-run';
 
 interface OptSpec {
   name: OptName;
@@ -88,6 +88,7 @@ const OPTIONS: Record<OptName, OptSpec> = {
   group: { name: 'group', short: 'g', value: 'NAME', describe: 'only roll this group (repeat, or comma-separate, for several)' },
   wait: { name: 'wait', negatable: true, describe: 'return as soon as smoothd accepted the request (prints the reload id)' },
   json: { name: 'json', describe: 'print JSON on stdout instead of text' },
+  'dry-run': { name: 'dry-run', describe: 'only read and check the config and print what a reload would change per group; starts nothing' },
   ready: { name: 'ready', describe: 'readiness probe: exit 0 when every group has count ready workers and no reload is failing, else 1 with the reason on stderr' },
 };
 
@@ -104,10 +105,10 @@ interface CommandSpec {
 const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'reload',
-    usage: 'reload [--group NAME]... [--no-wait] [--json]',
+    usage: 'reload [--group NAME]... [--no-wait] [--json] [--dry-run]',
     describe: 'roll every reloadable group (or the --group ones) onto the code and config on disk; waits until the roll ends',
     positionals: [],
-    options: ['group', 'wait', 'json'],
+    options: ['group', 'wait', 'json', 'dry-run'],
   },
   {
     name: 'restart',
@@ -133,7 +134,7 @@ const COMMANDS: readonly CommandSpec[] = [
 ];
 
 export type Command =
-  | { name: 'reload'; groups: string[]; wait: boolean; json: boolean }
+  | { name: 'reload'; groups: string[]; wait: boolean; json: boolean; dryRun?: boolean }
   | { name: 'restart'; group: string; wait: boolean; json: boolean }
   | { name: 'status'; json: boolean; ready?: boolean }
   | { name: 'stop'; wait: boolean }
@@ -177,7 +178,7 @@ function checkGroupName(name: string, what: string): string {
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positionals: string[] = [];
   const seen = new Map<OptName, string>(); // option -> how the user spelled it (for messages)
-  const values: { socket?: string; timeout?: string; groups: string[]; wait?: boolean; json?: boolean; ready?: boolean } = { groups: [] };
+  const values: { socket?: string; timeout?: string; groups: string[]; wait?: boolean; json?: boolean; ready?: boolean; dryRun?: boolean } = { groups: [] };
   let help = false;
   let version = false;
 
@@ -261,6 +262,9 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       case 'ready':
         values.ready = !negated;
         break;
+      case 'dry-run':
+        values.dryRun = !negated;
+        break;
       default: {
         const never: never = spec.name;
         throw new Error(`unhandled option ${String(never)}`);
@@ -303,7 +307,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const json = values.json ?? false;
   switch (cmd.name) {
     case 'reload':
-      return { ...common, command: { name: 'reload', groups: [...new Set(values.groups)], wait, json } };
+      return { ...common, command: { name: 'reload', groups: [...new Set(values.groups)], wait, json, ...(values.dryRun ? { dryRun: true } : {}) } };
     case 'restart':
       return { ...common, command: { name: 'restart', group: checkGroupName(rest[0]!, 'group'), wait, json } };
     case 'status':
@@ -503,6 +507,12 @@ export function formatStatus(doc: StatusDocument, now: number): string {
     }
   }
   lines.push(table(rows));
+  for (const g of doc.groups) {
+    const history = Array.isArray(g.history) ? g.history : [];
+    if (history.length <= 1 && !g.revision) continue;
+    const each = history.map((h) => `${h.generation} ${h.state === 'bad' ? 'BAD' : h.state}${h.revision ? ` ${escapeControl(h.revision)}` : ''}`);
+    lines.push(`releases ${g.name}: ${each.join(', ')}`);
+  }
   if (pending.length > 0) {
     lines.push(`* config changed for a non-reloadable group: apply with ${pending.map((p) => `smoothctl restart ${p}`).join(', ')}`);
   }
@@ -572,8 +582,33 @@ function json(value: unknown): string {
   return terminalSafeJson(JSON.stringify(value, null, 2)) + '\n';
 }
 
+/** `reload --dry-run`: the preview, as a short diff per group (or JSON). */
+async function runPreview(ctx: Ctx, cmd: Extract<Command, { name: 'reload' }>): Promise<number> {
+  const { io } = ctx;
+  const opts: { timeoutMs?: number } = {};
+  const t = remaining(ctx);
+  if (t !== undefined) opts.timeoutMs = t;
+  let preview: unknown;
+  try {
+    preview = await callRpc(ctx.socket, 'reload', { ...(cmd.groups.length > 0 ? { groups: cmd.groups } : {}), dryRun: true }, opts);
+  } catch (err) {
+    if (!(err instanceof RpcCallError)) throw err;
+    if (cmd.json) io.stdout.write(json({ error: { code: err.code, message: err.message, data: err.data } }));
+    io.stderr.write(`smoothctl: reload --dry-run: ${escapeControl(err.message)}\n`);
+    return exitCodeForError(err.code);
+  }
+  if (cmd.json) {
+    io.stdout.write(json(preview));
+    return EXIT.OK;
+  }
+  const { formatPreview } = await import('../supervisor/preview.js');
+  io.stdout.write(formatPreview(preview as Parameters<typeof formatPreview>[0]).split('\n').map(escapeControl).join('\n'));
+  return EXIT.OK;
+}
+
 async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'restart' }>): Promise<number> {
   const { io } = ctx;
+  if (cmd.name === 'reload' && cmd.dryRun) return runPreview(ctx, cmd);
   const params: Record<string, unknown> =
     cmd.name === 'reload' ? (cmd.groups.length > 0 ? { groups: cmd.groups } : {}) : { group: cmd.group };
   params.wait = cmd.wait;

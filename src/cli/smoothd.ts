@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import type { LevelWithSilent, Logger } from 'pino';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { ConfigError, type Config } from '../config/types.js';
-import { bindListen, controlHandlers, loadDaemonConfig, reloadLoader, resolveSpecs } from '../daemon.js';
+import { bindListen, controlHandlers, loadDaemonConfig, previewLoader, reloadLoader, resolveSpecs } from '../daemon.js';
 import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
 import { checkSocketPath, currentUid, ensurePrivateSocketFolder, resolveSocketPathWithSource } from '../paths.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -346,7 +346,7 @@ async function runDaemon(
       mode: config.socketMode,
       group: config.socketGroup,
       privateFolder,
-      handlers: controlHandlers(runtime, log),
+      handlers: controlHandlers(runtime, log, previewLoader(config.path, setpriv)),
       logger: log,
       ...controlTestOverrides(process.env),
     });

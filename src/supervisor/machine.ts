@@ -14,6 +14,7 @@ import type { ExitInfo, ReloadFailure, ReloadReport } from './report.js';
 import { groupWorkers, isLive, nextRollAction, rolledCount, readyCount } from './policy.js';
 import { buildReport, describeExit, errorKindCode, formatMs, idleReport, oldFigures, type FailureCause } from './reports.js';
 import { bakeVerdict, describeRate, failureReason, judge, since, ZERO } from './verify.js';
+import { markOutcome, recordGeneration, trimHistory } from './history.js';
 import type {
   Effect,
   GenerationSpec,
@@ -58,7 +59,7 @@ export function initialState(config: Config, specs: Record<string, GenerationSpe
     exited: false,
     nextWorkerId: 1,
     nextReloadId: 1,
-    groups: config.groups.map((g) => newGroup(g, specOf(specs, g.name))),
+    groups: config.groups.map((g) => newGroup(g, specOf(specs, g.name), opts.now)),
     workers: [],
     timers: {},
     reload: null,
@@ -74,8 +75,9 @@ function specOf(specs: Record<string, GenerationSpec>, name: string): Generation
   return spec;
 }
 
-function newGroup(config: GroupConfig, spec: GenerationSpec): GroupState {
+function newGroup(config: GroupConfig, spec: GenerationSpec, now: number): GroupState {
   return {
+    history: [{ generation: 1, createdAt: now, spec, outcome: null }],
     name: config.name,
     config,
     generation: 1,
@@ -581,7 +583,8 @@ class Stepper {
       const g = this.group(gc.name);
       if (!g) {
         if (r.groups !== null) continue; // a partial reload does not add groups
-        const added = newGroup(gc, spec);
+        const added = newGroup(gc, spec, this.now);
+        added.history = [];
         added.generation = 0;
         added.lastGeneration = 0;
         added.specs = {};
@@ -640,6 +643,7 @@ class Stepper {
           e.generation = gen;
           g.generation = gen;
           g.lastGeneration = gen;
+          g.history = recordGeneration(g.history, gen, e.spec!, this.now);
           g.specs[String(gen)] = e.spec!;
           g.config = stripSpec(e.spec!);
           g.pending = null;
@@ -903,6 +907,7 @@ class Stepper {
       if (g.rollTarget !== null) g.rollTarget = null;
       this.pruneSpecs(g);
     }
+    this.recordOutcomes(r, state);
     for (const w of this.s.workers) if (w.retiredBy === r.id) w.retiredBy = null;
     if (state === 'succeeded') {
       for (const name of r.removed) {
@@ -927,6 +932,17 @@ class Stepper {
     this.emit({ type: 'reload.finished', reloadId: r.id, report });
     if (this.s.daemon === 'reloading') this.setDaemon('running');
     this.startQueued();
+  }
+
+  /** The release history learns what became of the generations this reload created. */
+  private recordOutcomes(r: ReloadRun, state: 'succeeded' | 'failed' | 'aborted'): void {
+    for (const e of r.order) {
+      const g = this.group(e.name);
+      if (!g || e.generation === null || e.state === 'skipped') continue;
+      if (state === 'succeeded' && (e.state === 'rolled' || e.state === 'watching')) markOutcome(g.history, e.generation, 'good');
+      if (state === 'failed' && e.state === 'failed') markOutcome(g.history, e.generation, 'bad');
+      g.history = trimHistory(g.history, g.config.history, g.generation);
+    }
   }
 
   private startQueued(): void {
@@ -1077,6 +1093,7 @@ class Stepper {
       }
     }
     if (this.s.daemon === 'starting' && this.allReady()) {
+      for (const g of this.s.groups) markOutcome(g.history, g.generation, 'good');
       this.setDaemon('running');
       this.log('info', 'every worker is ready', { workers: this.s.workers.length, startupMs: this.now - this.s.startedAt });
       this.emit({ type: 'daemon.ready' });

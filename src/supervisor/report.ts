@@ -3,6 +3,8 @@
  * fields may be added but never renamed or removed) and the reload report.
  */
 
+import type { HistoryStatus } from './history.js';
+
 export type DaemonState = 'starting' | 'running' | 'reloading' | 'stopping';
 export type ReloadState = 'idle' | 'running' | 'succeeded' | 'failed' | 'aborted';
 export type GroupRollState = 'rolled' | 'skipped' | 'failed' | 'pending' | 'rolling' | 'verifying' | 'watching';
@@ -98,6 +100,10 @@ export interface GroupStatus {
   pending: boolean;
   listen: { name: string; address: string; bound: string | null }[];
   workers: WorkerStatus[];
+  /** REVISION of the current generation, or null. */
+  revision: string | null;
+  /** Release history, newest first: `current`, then older `good` / `bad` generations (DESIGN §10). */
+  history: HistoryStatus[];
 }
 
 export interface StatusDocument {

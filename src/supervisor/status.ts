@@ -3,6 +3,7 @@
  * runtime passes in what only it knows (pids' memory, bound addresses).
  */
 import { currentReport } from './machine.js';
+import { historyStatus } from './history.js';
 import { groupWorkers } from './policy.js';
 import type { StatusDocument, WorkerStatus } from './report.js';
 import type { MachineState } from './types.js';
@@ -72,6 +73,8 @@ export function buildStatus(s: MachineState, io: StatusInputs): StatusDocument {
         pending: g.pending !== null,
         listen: (spec ?? g.config).listen.map((l) => ({ name: l.name, address: l.text, bound: io.bound(l.address.key) })),
         workers,
+        revision: spec?.revision ?? null,
+        history: historyStatus(g.history, g.generation),
       };
     }),
   };

@@ -79,6 +79,17 @@ export interface GroupState {
   pending: GenerationSpec | null;
   /** Removed from the config: drained, then dropped. */
   removing: boolean;
+  /** Release history, newest first (src/supervisor/history.ts). */
+  history: HistoryEntry[];
+}
+
+/** One generation a group ran, with what became of it. */
+export interface HistoryEntry {
+  generation: number;
+  createdAt: number;
+  spec: GenerationSpec;
+  /** good: its start or roll (and watch) succeeded; bad: it failed; null: not known yet. */
+  outcome: 'good' | 'bad' | null;
 }
 
 /** Deploy verification of one group during a reload (DESIGN §10). */

@@ -7,7 +7,7 @@ const worker = (state: WorkerStatus['state'], slot = 0): WorkerStatus => ({
   id: slot + 1, slot, pid: 100 + slot, generation: 1, state, startedAt: null, readyAt: null, restarts: 0, rssBytes: null, statusText: null, lastExit: null,
 });
 const group = (name: string, desired: number, states: WorkerStatus['state'][]): GroupStatus => ({
-  name, reloadable: true, generation: 1, desired, pending: false, listen: [], workers: states.map((s, i) => worker(s, i)),
+  name, reloadable: true, generation: 1, desired, pending: false, listen: [], workers: states.map((s, i) => worker(s, i)), revision: null, history: [],
 });
 const reload = (over: Partial<ReloadReport> = {}): ReloadReport => ({
   id: 0, state: 'idle', trigger: 'rpc', startedAt: null, readyAt: null, finishedAt: null, durationMs: null, readyMs: null,

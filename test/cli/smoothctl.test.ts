@@ -140,8 +140,14 @@ const statusDoc: StatusDocument = {
           lastExit: { code: 1, signal: null, at: new Date(now).toISOString(), reason: 'crashed' },
         },
       ],
+      revision: 'a1b2c3d',
+      history: [
+        { generation: 3, createdAt: new Date(now - 60_000).toISOString(), cwd: '/srv/app/releases/3', command: ['node', 'server.js'], revision: 'e4f5a6b', state: 'bad' },
+        { generation: 2, createdAt: new Date(now - 125_000).toISOString(), cwd: '/srv/app/releases/2', command: ['node', 'server.js'], revision: 'a1b2c3d', state: 'current' },
+        { generation: 1, createdAt: new Date(now - 300_000).toISOString(), cwd: '/srv/app/releases/1', command: ['node', 'server.js'], revision: null, state: 'good' },
+      ],
     },
-    { name: 'gateway', reloadable: false, generation: 1, desired: 1, pending: true, listen: [], workers: [] },
+    { name: 'gateway', reloadable: false, generation: 1, desired: 1, pending: true, listen: [], workers: [], revision: null, history: [] },
   ],
 };
 
@@ -209,6 +215,8 @@ describe('smoothctl status', () => {
     expect(lines[3]).toMatch(/^web\s+7\s+1234\s+2\s+ready\s+2m\s+0\s+45\.2 MiB\s+serving$/);
     expect(lines[4]).toMatch(/^web\s+-\s+-\s+2\s+backoff\s+-\s+3\s+-\s+last exit: crashed$/);
     expect(lines[5]).toMatch(/^gateway\*\s+-\s+-\s+1\s+none/);
+    // The release history, with a bad generation marked.
+    expect(lines[6]).toBe('releases web: 3 BAD e4f5a6b, 2 current a1b2c3d, 1 good');
     expect(r.stdout).toContain('smoothctl restart gateway');
   });
 

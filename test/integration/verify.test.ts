@@ -195,3 +195,52 @@ describe('rollback across groups and onFailure: keep', () => {
     expect(await releasesServed(port)).toContain('v1');
   }, 60_000);
 });
+
+describe('reload --dry-run and the release history', () => {
+  it('prints what a reload would change per group and starts nothing; a refused config exits 1', async () => {
+    const dir = tempDir();
+    release(dir, 'v1', { REVISION: 'a1b2c3d\n' });
+    const d = await startDaemon(config(group(dir, { count: 2, listen: ['127.0.0.1:0'], extra: '    env: { MODE: blue, OLD: x }\n' })), { dir });
+    daemons.push(d);
+    const before = await d.workerPids();
+    release(dir, 'v2', { REVISION: 'e4f5a6b\n' });
+    d.writeConfig(config(group(dir, { count: 3, listen: ['127.0.0.1:0'], extra: '    env: { MODE: green, NEW: y }\n' })));
+    const r = await smoothctl(d.socket, ['reload', '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        'web: rolled',
+        `  cwd: ${fs.realpathSync(path.join(dir, 'releases/v1'))} -> ${fs.realpathSync(path.join(dir, 'releases/v2'))}`,
+        '  revision: a1b2c3d -> e4f5a6b',
+        '  env: +NEW ~MODE -OLD',
+        '  count: 2 -> 3',
+        '',
+      ].join('\n'),
+    );
+    const j = JSON.parse((await smoothctl(d.socket, ['reload', '--dry-run', '--json'])).stdout);
+    expect(j).toMatchObject({ dryRun: true, groups: [{ name: 'web', action: 'roll', changes: { env: { added: ['NEW'], changed: ['MODE'], removed: ['OLD'] } } }] });
+    // Nothing started, nothing reloaded.
+    expect(await d.workerPids()).toEqual(before);
+    expect((await d.status()).reload.id).toBe(0);
+    d.writeConfig('groups: { web: { count: 0 } }\n');
+    const bad = await smoothctl(d.socket, ['reload', '--dry-run']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/config refused, a reload would change nothing: .*groups\.web/s);
+  }, 30_000);
+
+  it('status shows the history: the rolled-back release is bad, the current one carries its revision', async () => {
+    const dir = tempDir();
+    release(dir, 'v1', { REVISION: 'a1b2c3d\n' });
+    const { d } = await web(dir, '{ watch: 0s }', { count: 1 });
+    release(dir, 'v2', { REVISION: 'bad0001\n', 'crash.txt': 'v2 cannot start' });
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(1);
+    const s = await d.status();
+    expect(s.groups[0].revision).toBe('a1b2c3d');
+    expect(s.groups[0].history.map((h: { generation: number; state: string; revision: string | null }) => [h.generation, h.state, h.revision])).toEqual([
+      [2, 'bad', 'bad0001'],
+      [1, 'current', 'a1b2c3d'],
+    ]);
+    const table = await smoothctl(d.socket, ['status']);
+    expect(table.stdout).toContain('releases web: 2 BAD bad0001, 1 current a1b2c3d');
+  }, 30_000);
+});

@@ -15,6 +15,7 @@ function group(count: number, surge: number, unavailable: number): GroupState {
     rollTarget: 2,
     pending: null,
     removing: false,
+    history: [],
   };
 }
 

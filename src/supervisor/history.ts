@@ -1,0 +1,79 @@
+/**
+ * A group's release history (DESIGN §10): the generations it ran, newest
+ * first, each with the spec it was created with and what became of it —
+ * `good` once its start or roll succeeded (and its watch ended), `bad` once it
+ * failed. The current generation shows as `current`. Pure functions over
+ * plain data; the machine decides when to call them.
+ *
+ * Entries keep their spec (for `smoothctl rollback`) but are not the specs
+ * smoothd holds listen sockets for: those are the group's `specs`.
+ */
+import type { GenerationSpec, HistoryEntry } from './types.js';
+
+export type HistoryState = 'current' | 'good' | 'bad';
+
+export interface HistoryStatus {
+  generation: number;
+  createdAt: string;
+  cwd: string;
+  command: string[];
+  revision: string | null;
+  state: HistoryState;
+}
+
+/** A new generation of the group; its outcome is not known yet. */
+export function recordGeneration(history: HistoryEntry[], generation: number, spec: GenerationSpec, now: number): HistoryEntry[] {
+  return [{ generation, createdAt: now, spec, outcome: null }, ...history.filter((h) => h.generation !== generation)];
+}
+
+export function markOutcome(history: HistoryEntry[], generation: number | null, outcome: 'good' | 'bad'): void {
+  const h = history.find((x) => x.generation === generation);
+  if (h) h.outcome = outcome;
+}
+
+/**
+ * At most `keep` entries, newest first, but always the current generation and
+ * the newest good one older than it (the target of a rollback). Generations
+ * that never got an outcome and no longer run are dropped: they were rolled
+ * back before they proved anything.
+ */
+export function trimHistory(history: HistoryEntry[], keep: number, current: number): HistoryEntry[] {
+  const known = history.filter((h) => h.generation === current || h.outcome !== null);
+  const sorted = [...known].sort((a, b) => b.generation - a.generation);
+  const target = sorted.find((h) => h.generation < current && h.outcome === 'good');
+  const kept = sorted.slice(0, Math.max(1, keep));
+  for (const must of [sorted.find((h) => h.generation === current), target]) {
+    if (must && !kept.includes(must)) kept.push(must);
+  }
+  return kept.sort((a, b) => b.generation - a.generation);
+}
+
+export function historyStatus(history: HistoryEntry[], current: number): HistoryStatus[] {
+  return history.map((h) => ({
+    generation: h.generation,
+    createdAt: new Date(h.createdAt).toISOString(),
+    cwd: h.spec.cwdReal,
+    command: [...h.spec.command],
+    revision: h.spec.revision ?? null,
+    state: h.generation === current ? 'current' : h.outcome === 'good' ? 'good' : 'bad',
+  }));
+}
+
+/**
+ * The generation `smoothctl rollback` goes to: `to` when given (it must be in
+ * the history and not the current one), else the newest good generation older
+ * than the current one. A string says why there is none.
+ */
+export function rollbackTarget(history: HistoryEntry[], current: number, to: number | null): HistoryEntry | string {
+  if (to !== null) {
+    const h = history.find((x) => x.generation === to);
+    if (!h) {
+      const known = history.map((x) => x.generation).join(', ');
+      return `generation ${to} is not in the history (it keeps ${known}); raise history: in the config to keep more`;
+    }
+    if (to === current) return `generation ${to} is the one running now`;
+    return h;
+  }
+  const h = [...history].sort((a, b) => b.generation - a.generation).find((x) => x.generation < current && x.outcome === 'good');
+  return h ?? `no good generation older than the current one (${current}) to roll back to`;
+}
