@@ -81,6 +81,6 @@ describe('smoothctl status --ready parsing', () => {
     const { parseArgs } = await import('../../src/cli/smoothctl.js');
     expect(parseArgs(['status', '--ready'])).toEqual({ command: { name: 'status', json: false, ready: true } });
     expect(parseArgs(['status', '--ready', '--json'])).toEqual({ command: { name: 'status', json: true, ready: true } });
-    expect(() => parseArgs(['reload', '--ready'])).toThrow('option --ready does not apply to reload (usage: smoothctl reload [--group NAME]... [--no-wait] [--json])');
+    expect(() => parseArgs(['reload', '--ready'])).toThrow('option --ready does not apply to reload (usage: smoothctl reload [--group NAME]... [--no-wait] [--json] [--dry-run])');
   });
 });

@@ -42,7 +42,7 @@ describe('method registry', () => {
     expect(invalid(reload, { groups: ['bad name'] }).message).toMatch(/groups\[0\].*invalid value "bad name"/);
     expect(invalid(reload, { groups: [] }).message).toMatch(/must not be empty/);
     expect(invalid(reload, { wait: 'yes' }).message).toMatch(/"wait" must be true or false/);
-    expect(invalid(reload, { grups: ['web'] }).message).toMatch(/unknown param "grups" \(allowed: groups, wait\)/);
+    expect(invalid(reload, { grups: ['web'] }).message).toMatch(/unknown param "grups" \(allowed: groups, wait, dryRun\)/);
     expect(invalid(restart, {}).message).toMatch(/"group" is required/);
     expect(invalid(restart, ['a', true, 3]).message).toMatch(/at most 2 positional params/);
     expect(invalid(status, { x: 1 }).message).toMatch(/unknown param "x" \(it takes none\)/);
