@@ -12,8 +12,11 @@
 import type { Config, GroupConfig } from '../config/types.js';
 import type { ExitInfo, ReloadFailure, ReloadReport } from './report.js';
 import { groupWorkers, isLive, nextRollAction, rolledCount, readyCount } from './policy.js';
-import { buildReport, describeExit, errorKindCode, formatMs, idleReport, oldFigures, type FailureCause } from './reports.js';
-import { bakeVerdict, describeRate, failureReason, judge, since, ZERO } from './verify.js';
+import { buildReport, describeExit, errorKindCode, formatMs, idleReport, type FailureCause } from './reports.js';
+import { ZERO } from './verify.js';
+import { canaryReady, onBakeEnd, onStats, onWatchEnd, stopShedding } from './verification-steps.js';
+
+export { SHED_SHARE } from './verification-steps.js';
 import { markOutcome, recordGeneration, trimHistory } from './history.js';
 import type {
   Effect,
@@ -39,8 +42,6 @@ export { currentReport, describeExit, formatMs, idleReport, statusLine } from '.
 export const BACKOFF_RESET_MS = 60_000;
 /** Lines of stderr kept for failure reports. */
 export const STDERR_TAIL_LINES = 20;
-/** Share of responses the old workers answer with `Connection: close` during a bake. */
-export const SHED_SHARE = 0.1;
 /** Status text of a worker whose leader exited while its process group lives on. */
 export const LINGERING_TEXT = 'leader exited; waiting for the rest of its process group';
 
@@ -112,23 +113,23 @@ class Stepper {
 
   // ------------------------------------------------------------ helpers
 
-  private emit(e: Effect): void {
+  emit(e: Effect): void {
     this.fx.push(e);
   }
 
-  private log(level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields: Record<string, unknown> = {}): void {
+  log(level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields: Record<string, unknown> = {}): void {
     this.emit({ type: 'log', level, msg, fields });
   }
 
-  private group(name: string): GroupState | undefined {
+  group(name: string): GroupState | undefined {
     return this.s.groups.find((g) => g.name === name);
   }
 
-  private worker(id: number): WorkerRecord | undefined {
+  worker(id: number): WorkerRecord | undefined {
     return this.s.workers.find((w) => w.id === id);
   }
 
-  private setTimer(key: string, ms: number, stderrOf?: number): void {
+  setTimer(key: string, ms: number, stderrOf?: number): void {
     this.s.timers[key] = this.now + ms;
     this.emit(stderrOf === undefined ? { type: 'timer.set', key, ms } : { type: 'timer.set', key, ms, stderrOf });
   }
@@ -152,7 +153,7 @@ class Stepper {
     this.emit({ type: 'daemon.state', state, status: statusLine(this.s, this.now) });
   }
 
-  private progress(step: ProgressEvent['step'], w: WorkerRecord | null, group: string | null, message: string): void {
+  progress(step: ProgressEvent['step'], w: WorkerRecord | null, group: string | null, message: string): void {
     const r = this.s.reload;
     if (!r) return;
     const entry = group ? r.order.find((e) => e.name === group) : undefined;
@@ -192,7 +193,7 @@ class Stepper {
         return;
       }
       case 'worker.stats':
-        return this.onStats(e.workerId, e.requests, e.errors);
+        return onStats(this, e.workerId, e.requests, e.errors);
       case 'worker.exited':
         return this.onExited(e.workerId, e.code, e.signal, e.stderrTail, null, e.lingering ?? false);
       case 'worker.gone':
@@ -239,64 +240,8 @@ class Stepper {
       const entry = this.s.reload.order.find((o) => o.name === w.group);
       if (entry && g && !this.s.reload.rollback) entry.done = rolledCount(g, this.s.workers, w.generation);
       this.progress('worker.ready', w, w.group, `worker ${w.id} (pid ${w.pid}) ready`);
-      if (entry && g && this.s.reload.rollback === null && g.rollTarget === w.generation) this.canaryReady(g, entry, w);
+      if (entry && g && this.s.reload.rollback === null && g.rollTarget === w.generation) canaryReady(this, g, entry, w);
     }
-  }
-
-  /** The first new worker of a group's roll is ready: the verification window opens, and the bake starts. */
-  private canaryReady(g: GroupState, e: ReloadGroupEntry, w: WorkerRecord): void {
-    const v = e.verification;
-    if (!v || v.canaryId !== null) return;
-    v.canaryId = w.id;
-    v.startedAt = this.now;
-    for (const o of groupWorkers(this.s.workers, g.name)) {
-      if (o.generation === w.generation || !isLive(o)) continue;
-      v.oldBase[String(o.id)] = { ...(o.counters ?? ZERO) };
-      v.oldNow[String(o.id)] = { ...(o.counters ?? ZERO) };
-    }
-    const bakeMs = e.spec?.verify.bakeMs ?? 0;
-    if (bakeMs <= 0 || v.baked) {
-      v.baked = true;
-      return;
-    }
-    e.state = 'verifying';
-    this.setTimer(`bake:${this.s.reload!.id}:${g.name}`, bakeMs);
-    // Keep-alive clients stay on the old workers: have them shed a share, so the canary is judged on real traffic.
-    for (const id of Object.keys(v.oldBase)) {
-      v.shedding.push(Number(id));
-      this.emit({ type: 'worker.shed', workerId: Number(id), share: SHED_SHARE });
-    }
-    this.log('info', 'canary ready: baking before the roll goes on', { group: g.name, workerId: w.id, pid: w.pid, bakeMs });
-    this.progress('bake.started', w, g.name, `${g.name}: canary worker ${w.id} (pid ${w.pid}) baking for ${formatMs(bakeMs)}`);
-  }
-
-  /** A worker's cumulative request counters (DESIGN §10): kept, and judged while its generation is being rolled out. */
-  private onStats(id: number, requests: number | null, errors: number | null): void {
-    const w = this.worker(id);
-    if (!w) return;
-    w.counters = { requests: requests ?? w.counters?.requests ?? 0, errors: errors ?? w.counters?.errors ?? 0 };
-    const r = this.s.reload;
-    const e = r?.order.find((o) => o.name === w.group);
-    const v = e?.verification;
-    if (!r || !e || !v || r.rollback) return;
-    if (v.oldBase[String(id)]) v.oldNow[String(id)] = { ...w.counters };
-    if (w.phase !== 'ready' || w.startedBy !== r.id || w.generation !== e.generation) return;
-    const mine = since(w.counters, w.baseline ?? ZERO);
-    if (id === v.canaryId) v.canary = mine;
-    const g = this.group(w.group);
-    const policy = e.spec?.verify;
-    // Judged until the reload ends: during the roll, the drain of the old workers and the watch.
-    if (!g || !policy || e.state === 'failed' || e.state === 'pending' || e.state === 'skipped') return;
-    const verdict = judge(policy, mine);
-    if (verdict === 'ok') v.judged = true;
-    if (verdict !== 'failed') return;
-    this.verificationFailed(g, e, w, failureReason(policy, mine, oldFigures(e)));
-  }
-
-  private verificationFailed(g: GroupState, e: ReloadGroupEntry, w: WorkerRecord, reason: string): void {
-    e.verification!.verdict = 'failed';
-    this.progress('verify.failed', w, g.name, `${g.name}: worker ${w.id} ${reason}`);
-    this.failReload(g, { group: g.name, workerId: w.id, slot: w.slot, pid: w.pid, reason, stderrTail: [] });
   }
 
   private onTimer(key: string, stderrTail: string[]): void {
@@ -340,50 +285,12 @@ class Stepper {
         return;
       }
       case 'bake':
-        return this.onBakeEnd(Number(a), b ?? '');
+        return onBakeEnd(this, Number(a), b ?? '');
       case 'watch':
-        return this.onWatchEnd(Number(a), b ?? '');
+        return onWatchEnd(this, Number(a), b ?? '');
       default:
         return;
     }
-  }
-
-  private onBakeEnd(reloadId: number, group: string): void {
-    const r = this.s.reload;
-    const e = r?.order.find((o) => o.name === group);
-    const g = this.group(group);
-    const v = e?.verification;
-    if (!r || r.id !== reloadId || !e || !g || !v || v.baked || e.state !== 'verifying') return;
-    const policy = e.spec!.verify;
-    const canary = this.worker(v.canaryId ?? -1);
-    const verdict = bakeVerdict(policy, v.canary);
-    if (verdict === 'failed' && canary) {
-      this.verificationFailed(g, e, canary, failureReason(policy, v.canary, oldFigures(e)));
-      return;
-    }
-    v.baked = true;
-    e.state = 'rolling';
-    this.stopShedding(v);
-    const figures = `canary ${describeRate(v.canary)}, old workers ${describeRate(oldFigures(e))}`;
-    const note = verdict === 'insufficient-data' ? ` (fewer than ${policy.minRequests} responses: the error rate could not be judged yet)` : '';
-    this.log('info', 'bake passed: the roll goes on', { group, canary: v.canaryId, ...v.canary, verdict });
-    this.progress('bake.passed', canary ?? null, group, `${group}: bake passed after ${formatMs(policy.bakeMs)}: ${figures}${note}`);
-  }
-
-  /** The bake is over: old workers that still run keep their keep-alive clients again. */
-  private stopShedding(v: VerificationRun): void {
-    for (const id of v.shedding.splice(0)) {
-      const w = this.worker(id);
-      if (w && w.phase !== 'stopping') this.emit({ type: 'worker.shed', workerId: id, share: 0 });
-    }
-  }
-
-  private onWatchEnd(reloadId: number, group: string): void {
-    const r = this.s.reload;
-    const e = r?.order.find((o) => o.name === group);
-    if (!r || r.id !== reloadId || !e || e.state !== 'watching') return;
-    e.state = 'rolled';
-    this.progress('watch.passed', null, group, `${group}: no new worker crashed during the ${formatMs(e.spec?.verify.watchMs ?? 0)} watch`);
   }
 
   /**
@@ -823,7 +730,7 @@ class Stepper {
    * stay and the reload ends now. A failure while rolling back marks the
    * rollback failed.
    */
-  private failReload(g: GroupState, failure: ReloadFailure): void {
+  failReload(g: GroupState, failure: ReloadFailure): void {
     const r = this.s.reload!;
     const entry = r.order.find((o) => o.name === g.name);
     if (r.rollback) {
@@ -896,7 +803,7 @@ class Stepper {
   ): void {
     const r = this.s.reload;
     if (!r) return;
-    for (const e of r.order) if (e.verification) this.stopShedding(e.verification);
+    for (const e of r.order) if (e.verification) stopShedding(this, e.verification);
     const report = buildReport(r, state, this.now, error, failure, cause, detail);
     report.queued = this.s.queued?.id ?? null;
     this.s.lastReport = report;
