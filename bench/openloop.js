@@ -26,7 +26,8 @@
 //
 // Protocol (IPC): {type:'start', host, port, rate, keepAlive, timeoutS, maxConnections?} ->
 // {type:'started'}; {type:'stop', file} -> stops scheduling, waits up to
-// HANG_MS for the requests in flight, counts the rest as hung, writes the
+// HANG_MS for the requests in flight, counts the rest as hung (and those
+// still queued, never sent, as unsent: the server did not keep up), writes the
 // records to `file` and answers {type:'stopped', n, totals, scheduled,
 // maxLagMs, peakConnections}.
 import fs from 'node:fs';
@@ -221,9 +222,9 @@ async function stop(msg) {
   const until = now() + HANG_MS;
   while (busy.size > 0 && now() < until) await new Promise((r) => setTimeout(r, 20));
   for (const c of busy) record(KIND.HUNG, NaN);
-  for (let i = queueHead; i < queue.length; i++) record(KIND.HUNG, NaN); // never sent: the generator could not keep up
+  for (let i = queueHead; i < queue.length; i++) record(KIND.UNSENT, NaN); // due, but every connection was still busy
   for (const c of [...busy, ...idle]) c.sock.destroy();
-  const totals = new Array(6).fill(0);
+  const totals = new Array(7).fill(0);
   for (let i = 0; i < n; i++) totals[K[i]] += 1;
   const header = Buffer.alloc(8);
   header.writeUInt32LE(n, 0);

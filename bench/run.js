@@ -736,7 +736,8 @@ function openTable(res) {
   row('open loop (latency from the scheduled time)', 'keep-alive on', 'keep-alive off');
   row('offered req/s (50% of capacity)', `${on.offeredRps} (of ${on.capacityRps})`, `${off.offeredRps} (of ${off.capacityRps})`);
   row('served req/s (steady + reload phase)', `${on.servedRps} (${fx(on.servedRatio, 3)}x)`, `${off.servedRps} (${fx(off.servedRatio, 3)}x)`);
-  row('requests / failed', `${on.requests} / ${on.failed}`, `${off.requests} / ${off.failed}`);
+  const failed = (m) => `${m.requests} / ${m.failed}${m.failures.unsent ? ` (${m.failures.unsent} never sent)` : ''}`;
+  row('requests / failed', failed(on), failed(off));
   row('p50 / p99 / max ms steady', lat(on.steady), lat(off.steady));
   row('p50 / p99 / max ms inside reload windows', lat(on.inReloadWindows), lat(off.inReloadWindows));
   row('p99 inside reload windows / steady', `${fx(on.inWindowP99Ratio)}x`, `${fx(off.inWindowP99Ratio)}x`);
