@@ -40,8 +40,9 @@ export function prepareCompileCache(root: string, group: string, account: Worker
     const r = fs.lstatSync(root);
     if (r.isSymbolicLink() || !r.isDirectory()) return new Error(`${root} is not a folder (a symlink or a file): not used`);
     if (r.uid !== ownUid) return new Error(`${root} belongs to uid ${r.uid}, not to smoothd's uid ${ownUid}: not used`);
-    if (uid !== ownUid && (r.mode & 0o001) === 0) {
-      return new Error(`${root} (mode ${(r.mode & 0o777).toString(8)}) cannot be entered by the worker's uid ${uid}: not used`);
+    if (uid !== ownUid) {
+      const closed = closedFolder(root, uid);
+      if (closed) return new Error(`${closed.dir} (mode ${closed.mode.toString(8)}) cannot be entered by the worker's uid ${uid}: not used`);
     }
     try {
       fs.mkdirSync(dir, { mode: 0o700 });
@@ -60,5 +61,15 @@ export function prepareCompileCache(root: string, group: string, account: Worker
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     return new Error(`cannot prepare ${dir}: ${e.message}`);
+  }
+}
+
+/** The first folder from `dir` up to / that `uid` cannot enter (no x bit for it as owner or other), if any. */
+function closedFolder(dir: string, uid: number): { dir: string; mode: number } | null {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const st = fs.statSync(d);
+    const bit = st.uid === uid ? 0o100 : 0o001;
+    if ((st.mode & bit) === 0) return { dir: d, mode: st.mode & 0o777 };
+    if (path.dirname(d) === d) return null;
   }
 }

@@ -8,6 +8,7 @@ import { compileCacheRoot, prepareCompileCache } from '../../src/runtime/compile
 import { workerEnv, type WorkerLaunch } from '../../src/runtime/spawn.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-compile-cache-'));
+fs.chmodSync(dir, 0o755); // a worker with another uid must be able to enter it (one test closes a folder on purpose)
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function launch(group: Record<string, unknown>, baseEnv: NodeJS.ProcessEnv = {}): WorkerLaunch {
@@ -68,6 +69,14 @@ describe('prepareCompileCache', () => {
     expect((got as Error).message).toBe(`${path.join(root, 'web')} is not a folder (a symlink or a file): not used`);
     fs.symlinkSync(path.join(dir, 'c', 'elsewhere'), path.join(dir, 'c', 'root-link'));
     expect(String(prepareCompileCache(path.join(dir, 'c', 'root-link'), 'web', null))).toMatch(/is not a folder \(a symlink or a file\): not used/);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('does not offer a folder inside one the worker cannot enter', () => {
+    const closed = path.join(dir, 'e');
+    fs.mkdirSync(closed, { mode: 0o700 });
+    fs.chmodSync(closed, 0o700);
+    const got = prepareCompileCache(path.join(closed, 'compile-cache'), 'web', { uid: 65534, gid: 65534, initGroups: false });
+    expect(String(got)).toBe(`Error: ${closed} (mode 700) cannot be entered by the worker's uid 65534: not used`);
   });
 
   it('does not offer a folder the worker cannot enter', () => {
