@@ -126,7 +126,7 @@ function stop(msg) {
       if (s * 1000 + ns / 1e6 > HANG_MS) record(KIND.HUNG, NaN);
     }
   }
-  const totals = new Array(6).fill(0);
+  const totals = new Array(7).fill(0);
   for (let i = 0; i < n; i++) totals[K[i]] += 1;
   const done = () => {
     const header = Buffer.alloc(8);

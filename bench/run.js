@@ -43,6 +43,9 @@ const TARGETS = {
   reloadMs: 1000,
   overheadMs: 20,
   rssMb: 50,
+  privateMb: 20,
+  openP99Ratio: 1.5,
+  servedRatio: 0.99,
 };
 
 // ---------------------------------------------------------------- options
@@ -54,6 +57,8 @@ function parseOptions(argv, env) {
     connections: env.BENCH_CONNECTIONS ? Number(env.BENCH_CONNECTIONS) : 64,
     interval: env.BENCH_INTERVAL ? Number(env.BENCH_INTERVAL) : 3,
     surge: env.BENCH_SURGE ? Number(env.BENCH_SURGE) : null,
+    openRate: env.BENCH_OPEN_RATE ? Number(env.BENCH_OPEN_RATE) : null,
+    only: env.BENCH_ONLY ? parsePhases(env.BENCH_ONLY, 'BENCH_ONLY') : null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -68,8 +73,10 @@ function parseOptions(argv, env) {
     else if (flag === '--connections') o.connections = Math.round(value());
     else if (flag === '--interval') o.interval = value();
     else if (flag === '--surge') o.surge = Math.round(value());
+    else if (flag === '--open-rate') o.openRate = Math.round(value());
+    else if (flag === '--only') o.only = parsePhases(inline ?? argv[++i], '--only');
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write('usage: node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS] [--surge N]\n');
+      process.stdout.write('usage: node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS] [--surge N] [--only closed,open,memory] [--open-rate RPS]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -77,7 +84,16 @@ function parseOptions(argv, env) {
     ? { warmupS: 1, steadyS: 3, reloads: 3, tailS: 1.5, clusterSteadyS: 3, statusN: 6 }
     : { warmupS: 3, steadyS: 15, reloads: 10, tailS: 3, clusterSteadyS: 15, statusN: 30 };
   if (o.reloads !== null) plan.reloads = o.reloads;
-  return { ...o, ...plan, full: !o.quick && plan.reloads >= 10 && o.connections >= 64 && o.interval === 3 && o.surge === null };
+  return { ...o, ...plan, full: !o.quick && plan.reloads >= 10 && o.connections >= 64 && o.interval === 3 && o.surge === null && o.only === null && o.openRate === null };
+}
+
+const PHASES = ['closed', 'open', 'memory'];
+
+function parsePhases(text, flag) {
+  const list = String(text ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const bad = list.filter((p) => !PHASES.includes(p));
+  if (list.length === 0 || bad.length > 0) throw new Error(`${flag} takes a comma-separated list of ${PHASES.join(', ')}; got ${JSON.stringify(text ?? '')}`);
+  return list;
 }
 
 // ---------------------------------------------------------------- helpers
@@ -290,7 +306,16 @@ async function reload(d) {
 // ---------------------------------------------------------------- load
 
 async function startLoad({ port, connections, keepAlive }) {
-  const child = forkTracked('load generator', path.join(ROOT, 'bench', 'load.js'), ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return startGenerator('load generator', 'load.js', { type: 'start', url: `http://127.0.0.1:${port}/`, connections, keepAlive, timeoutS: 10 });
+}
+
+/** The open-loop generator (bench/openloop.js): `rate` requests/s on a fixed schedule. */
+async function startOpenLoad({ port, rate, keepAlive }) {
+  return startGenerator('open-loop generator', 'openloop.js', { type: 'start', host: '127.0.0.1', port, rate, keepAlive, timeoutS: 10 });
+}
+
+async function startGenerator(name, script, startMsg) {
+  const child = forkTracked(name, path.join(ROOT, 'bench', script), ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const messages = [];
   let waiter = null;
   child.on('message', (m) => {
@@ -305,10 +330,10 @@ async function startLoad({ port, connections, keepAlive }) {
     new Promise((resolve, reject) => {
       const found = messages.find((m) => m.type === type);
       if (found) return resolve(found);
-      const timer = setTimeout(() => reject(new Error(`load generator: no "${type}" within ${ms} ms`)), ms);
+      const timer = setTimeout(() => reject(new Error(`${name}: no "${type}" within ${ms} ms`)), ms);
       waiter = { type, resolve: (m) => (clearTimeout(timer), resolve(m)) };
     });
-  child.send({ type: 'start', url: `http://127.0.0.1:${port}/`, connections, keepAlive, timeoutS: 10 });
+  child.send(startMsg);
   await next('started', 10_000);
   const startedAt = Date.now();
   return {
@@ -318,7 +343,7 @@ async function startLoad({ port, connections, keepAlive }) {
       child.send({ type: 'stop', file });
       const m = await next('stopped', 30_000);
       await exited(child);
-      return { stoppedAt: Date.now(), records: readRecords(file), totals: m.totals };
+      return { stoppedAt: Date.now(), records: readRecords(file), totals: m.totals, summary: m };
     },
   };
 }
@@ -406,6 +431,8 @@ async function smoothdRun(tmp, opts, keepAlive) {
       cpuMsPerReload: cpu1 && cpu2 ? (cpu2.cpuMs - cpu1.cpuMs) / opts.reloads : null,
       rssMb: mem ? mem.VmRSS / 1024 : null,
       hwmMb: mem ? mem.VmHWM / 1024 : null,
+      pssMb: mem && Number.isFinite(mem.Pss) ? mem.Pss / 1024 : null,
+      privateMb: mem && Number.isFinite(mem.Private_Clean) ? (mem.Private_Clean + mem.Private_Dirty) / 1024 : null,
     },
     chart: {
       label: `keep-alive ${mode}: smoothd, 4 workers, ${opts.connections} connections, ${opts.reloads} reloads`,
@@ -430,6 +457,78 @@ function pick(w) {
 function cpuPct(a, b) {
   if (!a || !b || b.at <= a.at) return null;
   return ((b.cpuMs - a.cpuMs) / (b.at - a.at)) * 100;
+}
+
+/**
+ * The open-loop phase (issue 15): smoothd with 4 workers under a fixed rate
+ * (half the closed-loop steady capacity of this mode), a steady phase, then
+ * the same reloads; latency from each request's scheduled time.
+ */
+async function openLoopRun(tmp, opts, keepAlive, capacityRps) {
+  const mode = keepAlive ? 'on' : 'off';
+  const port = await freePort();
+  const d = await startDaemon(tmp, { port, count: 4, tag: `open-${mode}` });
+  let capacity = capacityRps;
+  if (!Number.isFinite(capacity)) {
+    // No closed-loop phase in this run: measure this mode's capacity on the same daemon.
+    log(`open loop, keep-alive ${mode}: measuring the steady capacity (closed loop, ${opts.connections} connections, ${opts.steadyS} s)`);
+    const probe = await startLoad({ port, connections: opts.connections, keepAlive });
+    await sleep(opts.warmupS * 1000);
+    const from = Date.now();
+    await sleep(opts.steadyS * 1000);
+    const to = Date.now();
+    const { records } = await probe.stop(path.join(tmp, `records-capacity-${mode}.bin`));
+    capacity = windowStats(records, from, to).rps;
+  }
+  const rate = Math.max(1, Math.round(opts.openRate ?? capacity * 0.5));
+  log(`open loop, keep-alive ${mode}: ${rate} req/s (${opts.openRate ? 'fixed' : `half of ${round(capacity)} req/s`}) on 127.0.0.1:${port}, then ${opts.reloads} reloads`);
+  const load = await startOpenLoad({ port, rate, keepAlive });
+  await sleep(opts.warmupS * 1000);
+  const steady = { from: Date.now() };
+  await sleep(opts.steadyS * 1000);
+  steady.to = Date.now();
+  const phase = { from: Date.now() };
+  const pending = [];
+  for (let i = 0; i < opts.reloads; i++) {
+    await sleepUntil(phase.from + i * opts.interval * 1000);
+    pending.push(reload(d));
+  }
+  await sleepUntil(phase.from + opts.reloads * opts.interval * 1000);
+  phase.to = Date.now();
+  const reloads = await Promise.all(pending);
+  await sleep(opts.tailS * 1000);
+  const { stoppedAt, records, summary } = await load.stop(path.join(tmp, `records-open-${mode}.bin`));
+  await stopDaemon(d);
+  fs.writeFileSync(path.join(OUT, `smoothd-open-keepalive-${mode}.log`), d.logs.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const windows = reloads.filter((r) => r.report?.startedAt && r.report?.finishedAt).map((r) => ({ from: Date.parse(r.report.startedAt), to: Date.parse(r.report.finishedAt) }));
+  const all = windowStats(records, load.startedAt - 1000, stoppedAt + 1000);
+  const st = windowStats(records, steady.from, steady.to);
+  const rl = windowStats(records, phase.from, phase.to);
+  const inWin = windowStats(records, phase.from, phase.to, windows);
+  const measured = windowStats(records, steady.from, phase.to);
+  return {
+    mode,
+    capacityRps: round(capacity),
+    offeredRps: rate,
+    servedRps: round(measured.rps),
+    servedRatio: measured.rps / rate,
+    scheduled: summary.scheduled,
+    requests: all.requests,
+    failed: all.failed,
+    failures: all.failures,
+    generatorMaxLagMs: round(summary.maxLagMs, 1),
+    peakConnections: summary.peakConnections,
+    maxQueued: summary.maxQueued,
+    steady: pick(st),
+    reloading: pick(rl),
+    inReloadWindows: pick(inWin),
+    inWindowP99Ratio: inWin.p99 / st.p99,
+    reloads: {
+      count: reloads.length,
+      succeeded: reloads.filter((r) => r.code === 0 && r.report?.state === 'succeeded').length,
+      durationMs: spread(reloads.map((r) => r.report?.durationMs).filter(Number.isFinite)),
+    },
+  };
 }
 
 async function clusterRun(tmp, opts, keepAlive) {
@@ -562,10 +661,37 @@ function machine() {
 }
 
 function evaluate(res) {
-  const [on, off] = [res.modes.on, res.modes.off];
-  const both = (f) => [f(on), f(off)];
   const t = [];
   const add = (name, pass, detail) => t.push({ name, pass, detail });
+  if (res.modes) evaluateClosed(res, add);
+  if (res.open) evaluateOpen(res, add);
+  if (res.memory) evaluateMemory(res, add);
+  return t;
+}
+
+function evaluateOpen(res, add) {
+  const [on, off] = [res.open.on, res.open.off];
+  const d = (m) => `keep-alive ${m.mode}`;
+  add(
+    `open loop at 50% of capacity: 0 failed requests over ${res.options.reloads} reloads, both modes`,
+    on.failed === 0 && off.failed === 0 && on.reloads.succeeded === on.reloads.count && off.reloads.succeeded === off.reloads.count,
+    `${d(on)} ${on.failed} of ${on.requests}, off ${off.failed} of ${off.requests}; reloads succeeded ${on.reloads.succeeded + off.reloads.succeeded}/${on.reloads.count + off.reloads.count}`,
+  );
+  add(
+    `open loop: p99 inside reload windows <= ${TARGETS.openP99Ratio}x steady p99`,
+    on.inWindowP99Ratio <= TARGETS.openP99Ratio && off.inWindowP99Ratio <= TARGETS.openP99Ratio,
+    `on ${fx(on.inWindowP99Ratio)}x (${on.inReloadWindows.p99} vs ${on.steady.p99} ms), off ${fx(off.inWindowP99Ratio)}x (${off.inReloadWindows.p99} vs ${off.steady.p99} ms)`,
+  );
+  add(
+    `open loop: served rate = offered rate (>= ${TARGETS.servedRatio}x)`,
+    on.servedRatio >= TARGETS.servedRatio && off.servedRatio >= TARGETS.servedRatio,
+    `on ${on.servedRps} of ${on.offeredRps} req/s (${fx(on.servedRatio, 3)}x), off ${off.servedRps} of ${off.offeredRps} req/s (${fx(off.servedRatio, 3)}x)`,
+  );
+}
+
+function evaluateClosed(res, add) {
+  const [on, off] = [res.modes.on, res.modes.off];
+  const both = (f) => [f(on), f(off)];
   add(`0 failed requests over ${res.options.reloads} reloads at ${res.options.connections} connections, both modes`, on.failed === 0 && off.failed === 0 && on.reloads.succeeded === on.reloads.count && off.reloads.succeeded === off.reloads.count, `keep-alive on ${on.failed} of ${on.requests}, off ${off.failed} of ${off.requests}; reloads succeeded ${on.reloads.succeeded + off.reloads.succeeded}/${on.reloads.count + off.reloads.count}`);
   add(`p99 while reloading <= ${TARGETS.p99Ratio}x steady`, both((m) => m.p99Ratio <= TARGETS.p99Ratio).every(Boolean), `on ${fx(on.p99Ratio)}x (${on.reloading.p99} vs ${on.steady.p99} ms), off ${fx(off.p99Ratio)}x (${off.reloading.p99} vs ${off.steady.p99} ms)`);
   add(`throughput while reloading >= ${TARGETS.throughputRatio}x steady`, both((m) => m.throughputRatio >= TARGETS.throughputRatio).every(Boolean), `on ${fx(on.throughputRatio)}x, off ${fx(off.throughputRatio)}x`);
@@ -575,9 +701,13 @@ function evaluate(res) {
   add(`a reload of 4 workers <= ${TARGETS.reloadMs} ms (every reload)`, maxReload <= TARGETS.reloadMs, `max ${round(maxReload)} ms; median on ${round(on.reloads.durationMs.median)} ms, off ${round(off.reloads.durationMs.median)} ms`);
   const maxOv = Math.max(on.reloads.overheadPerWorkerMs.max, off.reloads.overheadPerWorkerMs.max);
   add(`smoothd's own overhead <= ${TARGETS.overheadMs} ms per replaced worker (every reload)`, maxOv <= TARGETS.overheadMs, `max ${fx(maxOv, 1)} ms; median on ${fx(on.reloads.overheadPerWorkerMs.median, 1)} ms, off ${fx(off.reloads.overheadPerWorkerMs.median, 1)} ms`);
+}
+
+function evaluateMemory(res, add) {
   const m = res.memory;
-  add(`daemon RSS <= ${TARGETS.rssMb} MB with 16 workers`, m.rssMb !== null && m.rssMb <= TARGETS.rssMb, `RSS ${m.rssMb} MB (peak ${m.hwmMb}; anon ${m.rssAnonMb}, file-backed ${m.rssFileMb}; PSS ${m.pssMb}, private ${m.privateMb})`);
-  return t;
+  const mem = `RSS ${m.rssMb} MB, PSS ${m.pssMb} MB, private ${m.privateMb} MB (RSS peak ${m.hwmMb}; anon ${m.rssAnonMb}, file-backed ${m.rssFileMb})`;
+  add(`daemon RSS <= ${TARGETS.rssMb} MB with 16 workers`, m.rssMb !== null && m.rssMb <= TARGETS.rssMb, mem);
+  add(`daemon private memory <= ${TARGETS.privateMb} MB with 16 workers`, m.privateMb !== null && m.privateMb <= TARGETS.privateMb, mem);
 }
 
 function fx(x, d = 2) {
@@ -585,6 +715,48 @@ function fx(x, d = 2) {
 }
 
 function table(res) {
+  const parts = [];
+  if (res.modes) parts.push(closedTable(res));
+  if (res.open) parts.push(openTable(res));
+  if (res.memory) parts.push(memoryLines(res));
+  return parts.join('\n\n');
+}
+
+function columns(rows) {
+  const w = Math.max(...rows.map((r) => r[0].length));
+  const c1 = Math.max(...rows.map((r) => r[1].length));
+  return rows.map((r) => `${r[0].padEnd(w)}  ${r[1].padEnd(c1)}  ${r[2]}`);
+}
+
+function openTable(res) {
+  const [on, off] = [res.open.on, res.open.off];
+  const rows = [];
+  const row = (label, a, b) => rows.push([label, String(a), String(b)]);
+  const lat = (w) => `${w.p50} / ${w.p99} / ${w.max}`;
+  row('open loop (latency from the scheduled time)', 'keep-alive on', 'keep-alive off');
+  row('offered req/s (50% of capacity)', `${on.offeredRps} (of ${on.capacityRps})`, `${off.offeredRps} (of ${off.capacityRps})`);
+  row('served req/s (steady + reload phase)', `${on.servedRps} (${fx(on.servedRatio, 3)}x)`, `${off.servedRps} (${fx(off.servedRatio, 3)}x)`);
+  const failed = (m) => `${m.requests} / ${m.failed}${m.failures.unsent ? ` (${m.failures.unsent} never sent)` : ''}`;
+  row('requests / failed', failed(on), failed(off));
+  row('p50 / p99 / max ms steady', lat(on.steady), lat(off.steady));
+  row('p50 / p99 / max ms inside reload windows', lat(on.inReloadWindows), lat(off.inReloadWindows));
+  row('p99 inside reload windows / steady', `${fx(on.inWindowP99Ratio)}x`, `${fx(off.inWindowP99Ratio)}x`);
+  row('p50 / p99 / max ms reload phase', lat(on.reloading), lat(off.reloading));
+  row('reloads succeeded, median ms', `${on.reloads.succeeded}/${on.reloads.count}, ${fx(on.reloads.durationMs.median, 0)}`, `${off.reloads.succeeded}/${off.reloads.count}, ${fx(off.reloads.durationMs.median, 0)}`);
+  const gen = (m) => `${m.generatorMaxLagMs} / ${m.peakConnections} / ${m.maxQueued}`;
+  row('generator: max lag ms / peak conns / max queued', gen(on), gen(off));
+  return columns(rows).join('\n');
+}
+
+function memoryLines(res) {
+  const m = res.memory;
+  return [
+    `16 workers: daemon RSS ${m.rssMb} MB, PSS ${m.pssMb} MB, private ${m.privateMb} MB (RSS peak ${m.hwmMb}, anon ${m.rssAnonMb}, file-backed ${m.rssFileMb}); reload of 16: ${m.reload16.durationMs} ms`,
+    `smoothctl status --json: median ${m.statusCli.median} ms, p95 ${m.statusCli.p95} ms (node -e 0: median ${m.bareNode.median} ms, p95 ${m.bareNode.p95} ms; status RPC alone: median ${m.statusRpc.median} ms), n=${m.statusCli.n}`,
+  ].join('\n');
+}
+
+function closedTable(res) {
   const on = res.modes.on;
   const off = res.modes.off;
   const rows = [];
@@ -619,17 +791,9 @@ function table(res) {
   row('  of it other processes %', ot(on), ot(off));
   row('daemon CPU % steady / reloading', `${fx(on.daemon.cpuSteadyPct, 1)} / ${fx(on.daemon.cpuReloadingPct, 1)}`, `${fx(off.daemon.cpuSteadyPct, 1)} / ${fx(off.daemon.cpuReloadingPct, 1)}`);
   row('daemon CPU ms per reload', fx(on.daemon.cpuMsPerReload, 0), fx(off.daemon.cpuMsPerReload, 0));
-  row('daemon RSS MB (4 workers, after reloads)', fx(on.daemon.rssMb, 1), fx(off.daemon.rssMb, 1));
-  const w = Math.max(...rows.map((r) => r[0].length));
-  const c1 = Math.max(...rows.map((r) => r[1].length));
-  const lines = rows.map((r) => `${r[0].padEnd(w)}  ${r[1].padEnd(c1)}  ${r[2]}`);
-  const m = res.memory;
-  lines.push('');
-  lines.push(`16 workers: daemon RSS ${m.rssMb} MB (peak ${m.hwmMb}, anon ${m.rssAnonMb}, file-backed ${m.rssFileMb}; PSS ${m.pssMb}, private ${m.privateMb}); reload of 16: ${m.reload16.durationMs} ms`);
-  lines.push(
-    `smoothctl status --json: median ${m.statusCli.median} ms, p95 ${m.statusCli.p95} ms (node -e 0: median ${m.bareNode.median} ms, p95 ${m.bareNode.p95} ms; status RPC alone: median ${m.statusRpc.median} ms), n=${m.statusCli.n}`,
-  );
-  return lines.join('\n');
+  const mem = (m) => `${fx(m.daemon.rssMb, 1)} / ${fx(m.daemon.pssMb, 1)} / ${fx(m.daemon.privateMb, 1)}`;
+  row('daemon RSS / PSS / private MB (4 workers, after reloads)', mem(on), mem(off));
+  return columns(rows).join('\n');
 }
 
 function targetsText(targets) {
@@ -667,18 +831,31 @@ async function main() {
   if (load0 > 1.5) log(`warning: load average ${load0.toFixed(1)} on ${os.cpus().length} cores before the run: other processes compete for the CPU and the numbers will be noisy`);
   log(`${opts.quick ? 'quick' : 'full'} run: ${opts.connections} connections, ${opts.reloads} reloads every ${opts.interval} s, steady ${opts.steadyS} s`);
   try {
-    const modes = {};
-    const cluster = {};
-    for (const keepAlive of [true, false]) {
-      const m = await smoothdRun(tmp, opts, keepAlive);
-      modes[m.mode] = m;
-      const c = await clusterRun(tmp, opts, keepAlive);
-      cluster[c.mode] = { steady: c.steady, ratio: m.steady.rps / c.steady.rps, cpu: c.cpu };
+    const want = (phase) => opts.only === null || opts.only.includes(phase);
+    let modes = null;
+    let cluster = null;
+    if (want('closed')) {
+      modes = {};
+      cluster = {};
+      for (const keepAlive of [true, false]) {
+        const m = await smoothdRun(tmp, opts, keepAlive);
+        modes[m.mode] = m;
+        const c = await clusterRun(tmp, opts, keepAlive);
+        cluster[c.mode] = { steady: c.steady, ratio: m.steady.rps / c.steady.rps, cpu: c.cpu };
+      }
     }
-    const memory = await memoryAndStatusRun(tmp, opts);
+    let open = null;
+    if (want('open')) {
+      open = {};
+      for (const keepAlive of [true, false]) {
+        const m = await openLoopRun(tmp, opts, keepAlive, modes?.[keepAlive ? 'on' : 'off']?.steady.rps);
+        open[m.mode] = m;
+      }
+    }
+    const memory = want('memory') ? await memoryAndStatusRun(tmp, opts) : null;
 
     const bucketMs = 250;
-    const svg = renderChart({
+    const svg = modes && renderChart({
       title: 'smoothd: a deploy under load',
       subtitle: `examples/hello, 4 workers, ${opts.connections} connections (autocannon), ${opts.reloads} x smoothctl reload; ${os.cpus().length} cores, Node ${process.version}; ${bucketMs} ms buckets`,
       bucketMs,
@@ -692,7 +869,7 @@ async function main() {
         };
       }),
     });
-    for (const k of Object.keys(modes)) delete modes[k].chart;
+    for (const k of Object.keys(modes ?? {})) delete modes[k].chart;
 
     const res = {
       version: 1,
@@ -703,6 +880,7 @@ async function main() {
       rolling: Object.values(exampleConfig(1, 4).groups)[0].rolling ?? null,
       modes,
       cluster,
+      open,
       memory,
       runSeconds: round((Date.now() - began) / 1000, 1),
       loadAverage: { before: round(load0, 2), after: round(os.loadavg()[0], 2) },
@@ -713,11 +891,11 @@ async function main() {
     const tgt = targetsText(res.targets);
     const mc = res.machine;
     const head = `smoothd benchmark (${opts.quick ? 'quick' : 'full'}): examples/hello, 4 workers, ${opts.connections} connections, ${opts.reloads} reloads one every ${opts.interval} s\n${mc.cpus} cores (${mc.cpuModel}), ${mc.memGb} GB, ${mc.kernel}, Node ${mc.node}, autocannon ${mc.autocannon}; run ${res.runSeconds} s, load average ${res.loadAverage.before} before / ${res.loadAverage.after} after`;
-    process.stdout.write(`\n${head}\n\n${tbl}\n\nTargets (issue 4):\n${tgt}\n\n`);
+    process.stdout.write(`\n${head}\n\n${tbl}\n\nTargets (issues 4 and 15):\n${tgt}\n\n`);
     process.stdout.write(`${JSON.stringify(res)}\n`);
 
     fs.writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify(res, null, 2)}\n`);
-    fs.writeFileSync(path.join(OUT, 'deploy.svg'), svg);
+    if (svg) fs.writeFileSync(path.join(OUT, 'deploy.svg'), svg);
     if (opts.full) {
       fs.mkdirSync(path.join(ROOT, 'docs'), { recursive: true });
       fs.writeFileSync(path.join(ROOT, 'docs', 'deploy.svg'), svg);

@@ -39,7 +39,7 @@ export interface Overhead {
   spawnMs: number[];
   path: Array<Record<string, unknown>>;
 }
-export const KIND: Readonly<{ OK: 0; NON_2XX: 1; ERROR: 2; TIMEOUT: 3; DROPPED: 4; HUNG: 5 }>;
+export const KIND: Readonly<{ OK: 0; NON_2XX: 1; ERROR: 2; TIMEOUT: 3; DROPPED: 4; HUNG: 5; UNSENT: 6 }>;
 export const KIND_NAMES: string[];
 export function percentile(sorted: ArrayLike<number>, p: number): number;
 export function sortedCopy(values: Iterable<number> | ArrayLike<number>): Float64Array;

@@ -11,9 +11,10 @@ export const KIND = Object.freeze({
   TIMEOUT: 3, // no response within the load generator's timeout
   DROPPED: 4, // the server closed the connection while a request was pending
   HUNG: 5, // still unanswered when the load stopped, older than the hang limit
+  UNSENT: 6, // open loop: due but never sent, still queued for a connection when the load stopped
 });
 
-export const KIND_NAMES = ['ok', 'non2xx', 'errors', 'timeouts', 'dropped', 'hung'];
+export const KIND_NAMES = ['ok', 'non2xx', 'errors', 'timeouts', 'dropped', 'hung', 'unsent'];
 
 /**
  * Nearest-rank percentile of an ascending array: the smallest value such that

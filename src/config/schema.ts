@@ -45,6 +45,7 @@ export const DEFAULTS = {
   verify: { bakeMs: 0, maxErrorRate: null, minRequests: 20, watchMs: 0 } as VerifyPolicy,
   onFailure: 'rollback' as OnFailure,
   history: 5,
+  compileCache: true,
 } as const;
 
 export const MAX_HISTORY = 100;
@@ -93,6 +94,7 @@ const GROUP_KEYS = [
   'verify',
   'onFailure',
   'history',
+  'compileCache',
 ];
 const VERIFY_KEYS = ['bake', 'maxErrorRate', 'minRequests', 'watch'];
 const LISTEN_KEYS = ['address', 'name', 'backlog', 'mode'];
@@ -290,6 +292,7 @@ function readGroup(reader: Reader, name: string, body: unknown, path: string): G
   const count = countValue ?? DEFAULTS.count;
   const listen = readListen(reader, name, get('listen'), at('listen'));
   const reloadable = readBoolean(reader, get('reloadable'), at('reloadable'), DEFAULTS.reloadable);
+  const compileCache = readBoolean(reader, get('compileCache'), at('compileCache'), DEFAULTS.compileCache);
   const ready = readReady(reader, get('ready'), at('ready'));
   const readyTimeoutMs = optionalDuration(reader, get('readyTimeout'), at('readyTimeout'), 1, DEFAULTS.readyTimeoutMs);
   const stopSignal = readStopSignal(reader, get('stopSignal'), at('stopSignal'));
@@ -360,6 +363,7 @@ function readGroup(reader: Reader, name: string, body: unknown, path: string): G
     verify: verify ?? { ...DEFAULTS.verify },
     onFailure: onFailure ?? DEFAULTS.onFailure,
     history: history ?? DEFAULTS.history,
+    compileCache,
   };
 }
 

@@ -76,6 +76,11 @@ export interface GroupConfig {
   onFailure: OnFailure;
   /** Generations kept in the history (1..100). */
   history: number;
+  /**
+   * Give workers NODE_COMPILE_CACHE (a per-group folder smoothd owns; Node 22.1+
+   * uses it, older Nodes ignore it). Absent means true; `compileCache: false` turns it off.
+   */
+  compileCache?: boolean;
 }
 
 /** Who a worker runs as: numeric ids, so spawning never looks an account up again. */

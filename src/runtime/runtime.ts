@@ -14,6 +14,7 @@ import type { ReloadReport, StatusDocument } from '../supervisor/report.js';
 import { buildStatus } from '../supervisor/status.js';
 import type { Effect, GenerationSpec, MachineEvent, MachineState, ProgressEvent, RefusalKind } from '../supervisor/types.js';
 import { SocketTable } from './sockets.js';
+import { compileCacheRoot } from './compile-cache.js';
 import { startWorker, type RunningWorker } from './spawn.js';
 import { LingeringGroups } from './procgroup.js';
 import { WorkerNotifySockets, workerOwner } from './notify-socket.js';
@@ -402,6 +403,7 @@ export class Runtime {
         setpriv: this.opts.setpriv,
         baseEnv: this.opts.env ?? process.env,
         notifySocket: notify?.path,
+        compileCacheRoot: compileCacheRoot(this.opts.env ?? process.env, this.opts.notifyDir),
       },
       this.log,
       {

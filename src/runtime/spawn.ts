@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { GenerationSpec } from '../supervisor/types.js';
 import { INSTALL_SETPRIV } from '../config/accounts.js';
+import { prepareCompileCache } from './compile-cache.js';
 import { LineSplitter } from './lines.js';
 import { signalGroupIfMembers } from './procgroup.js';
 
@@ -30,6 +31,8 @@ export interface WorkerLaunch {
   baseEnv: NodeJS.ProcessEnv;
   /** The worker's own NOTIFY_SOCKET (`ready: notify`), bound by smoothd. */
   notifySocket?: string | undefined;
+  /** Folder of the groups' NODE_COMPILE_CACHE folders (compile-cache.ts); null or absent: none. */
+  compileCacheRoot?: string | null | undefined;
 }
 
 export interface WorkerCallbacks {
@@ -83,10 +86,12 @@ function isExecutableFile(file: string): boolean {
   }
 }
 
-export function workerEnv(l: WorkerLaunch): NodeJS.ProcessEnv {
+export function workerEnv(l: WorkerLaunch, compileCacheDir: string | null = null): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...l.baseEnv };
   for (const k of PRIVATE_ENV) delete env[k];
   Object.assign(env, l.spec.env);
+  // A NODE_COMPILE_CACHE of the worker's own (smoothd's environment or the group's env:) wins.
+  if (compileCacheDir !== null && l.spec.compileCache !== false && env.NODE_COMPILE_CACHE === undefined) env.NODE_COMPILE_CACHE = compileCacheDir;
   if (l.spec.listen.length > 0) {
     env.LISTEN_FDS = String(l.spec.listen.length);
     env.LISTEN_FDNAMES = l.spec.listen.map((e) => e.name).join(':');
@@ -156,6 +161,25 @@ function pathProblem(p: string, folder: boolean): string | null {
   }
 }
 
+/** Groups whose compile cache could not be prepared, each reported once. */
+const compileCacheWarned = new Set<string>();
+
+/** The group's NODE_COMPILE_CACHE folder for this worker, or null (turned off, none offered, or unusable). */
+function compileCacheFor(l: WorkerLaunch, log: Logger): string | null {
+  if (!l.compileCacheRoot || l.spec.compileCache === false) return null;
+  if (l.spec.env.NODE_COMPILE_CACHE !== undefined || l.baseEnv.NODE_COMPILE_CACHE !== undefined) return null; // the worker's own wins
+  const dir = prepareCompileCache(l.compileCacheRoot, l.group, l.spec.account);
+  if (!(dir instanceof Error)) {
+    compileCacheWarned.delete(l.group);
+    return dir;
+  }
+  if (!compileCacheWarned.has(l.group)) {
+    compileCacheWarned.add(l.group);
+    log.warn({ group: l.group, err: dir.message }, 'workers of this group start without NODE_COMPILE_CACHE (set compileCache: false to say so)');
+  }
+  return null;
+}
+
 export function startWorker(l: WorkerLaunch, log: Logger, cb: WorkerCallbacks): RunningWorker | Error {
   const useIpc = l.spec.ready.kind === 'ipc';
   const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', ...l.fds, ...(useIpc ? (['ipc'] as const) : [])];
@@ -166,7 +190,7 @@ export function startWorker(l: WorkerLaunch, log: Logger, cb: WorkerCallbacks): 
     file = argv.file;
     child = spawn(file, argv.args, {
       cwd: l.spec.cwdReal,
-      env: workerEnv(l),
+      env: workerEnv(l, compileCacheFor(l, log)),
       stdio,
       detached: true, // setsid: its own process group, signalled as a whole
     });

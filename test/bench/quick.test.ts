@@ -50,7 +50,7 @@ describe('windowStats and buckets', () => {
     expect(w.requests).toBe(6);
     expect(w.ok).toBe(3);
     expect(w.failed).toBe(3);
-    expect(w.failures).toEqual({ non2xx: 1, errors: 1, timeouts: 0, dropped: 1, hung: 0 });
+    expect(w.failures).toEqual({ non2xx: 1, errors: 1, timeouts: 0, dropped: 1, hung: 0, unsent: 0 });
     expect(w.rps).toBe(3);
     expect(w.p50).toBe(7);
     expect(w.p99).toBe(9);

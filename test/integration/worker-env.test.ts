@@ -3,6 +3,7 @@
  * SMOOTHD_WORKER_ID, SMOOTHD_WORKER_SLOT, SMOOTHD_GENERATION and SMOOTHD_READY,
  * as each worker process itself reports them, before and after a reload.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, alive, boundPort, get, killAll, smoothctl, startDaemon, track, waitFor, type Daemon } from './harness.js';
@@ -69,5 +70,36 @@ describe('the environment of a real worker', () => {
     const after = await check(2);
     // Ids are unique and increasing: every new worker got an id above every old one.
     expect(Math.min(...after)).toBeGreaterThan(Math.max(...before));
+  });
+
+  it("NODE_COMPILE_CACHE: the group's own folder next to the control socket, unless compileCache: false or the group sets it", async () => {
+    const app = path.join(FIXTURES, 'env-app.mjs');
+    daemon = await startDaemon(`groups:
+  web:
+    command: [node, ${app}]
+    listen: ["127.0.0.1:0"]
+    ready: ipc
+  plain:
+    command: [node, ${app}]
+    listen: ["127.0.0.1:0"]
+    ready: ipc
+    compileCache: false
+  own:
+    command: [node, ${app}]
+    listen: ["127.0.0.1:0"]
+    ready: ipc
+    env: { NODE_COMPILE_CACHE: /srv/own-cache }
+`);
+    const seen = async (group: string) => {
+      const [pid] = await daemon!.workerPids(group);
+      return (await askEvery(await boundPort(daemon!, group), [pid!])).get(pid!)!.NODE_COMPILE_CACHE;
+    };
+    const folder = path.join(path.dirname(daemon.socket), 'compile-cache', 'web');
+    expect(await seen('web')).toBe(folder);
+    expect(fs.statSync(folder).isDirectory()).toBe(true);
+    expect(fs.statSync(folder).mode & 0o777).toBe(0o700);
+    expect(await seen('plain')).toBeNull();
+    expect(await seen('own')).toBe('/srv/own-cache');
+    expect(fs.existsSync(path.join(path.dirname(daemon.socket), 'compile-cache', 'plain'))).toBe(false);
   });
 });

@@ -39,6 +39,7 @@ describe('systemd/smoothd.service', () => {
     expect(s.get('Restart')).toEqual(['on-failure']);
     expect(s.get('RestartPreventExitStatus')).toEqual(['78']);
     expect(s.get('RuntimeDirectory')).toEqual(['smoothd']);
+    expect(s.get('CacheDirectory')).toEqual(['smoothd']);
     expect(s.get('WatchdogSec')).toHaveLength(1);
     expect(s.get('SyslogIdentifier')).toEqual(['smoothd']);
     // TimeoutStopSec above the default stopTimeout (30 s); TimeoutStartSec (which bounds ExecReload) well above a roll.
