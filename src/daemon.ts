@@ -104,10 +104,24 @@ export async function loadDaemonConfig(file: string, setpriv: string | null): Pr
   return config;
 }
 
+/** A change of `metrics` (the HTTP listener smoothd opened at start) cannot be applied by a reload. */
+export function metricsChange(started: Config, next: Config): ConfigIssue | null {
+  const before = started.metrics?.listen ?? null;
+  const after = next.metrics?.listen ?? null;
+  if (before === after) return null;
+  const show = (v: string | null): string => (v === null ? 'off' : JSON.stringify(v));
+  return {
+    path: 'metrics.listen',
+    message: `changed from ${show(before)} to ${show(after)}; the metrics listener is opened at start, so this change needs a restart of smoothd (or put the old value back)`,
+  };
+}
+
 /** What a reload runs to re-read the config: validate, check, bind new addresses, resolve specs. */
-export function reloadLoader(configPath: string, setpriv: string | null) {
+export function reloadLoader(configPath: string, setpriv: string | null, started?: Config) {
   return async (sockets: SocketTable): Promise<{ config: Config; specs: Record<string, GenerationSpec> }> => {
     const config = await loadDaemonConfig(configPath, setpriv);
+    const change = started ? metricsChange(started, config) : null;
+    if (change) throw new ConfigError(config.path, [change]);
     const specs = await resolveSpecs(config);
     await bindListen(config, sockets);
     return { config, specs };
@@ -154,7 +168,15 @@ function reportOutcome(report: ReloadReport): ReloadReport {
   throw new RpcError(code, `reload ${report.id} ${report.state}: ${report.error ?? 'unknown reason'}`, report);
 }
 
-export function controlHandlers(runtime: Runtime, log: Logger) {
+/** What the control handlers read for observability (DESIGN §11). */
+export interface Observability {
+  /** The exposition document (`smoothctl metrics`). */
+  metrics(): string;
+  /** The metrics listener, or null when the config has none (status `daemon.metrics`). */
+  listener(): { listen: string; bound: string | null } | null;
+}
+
+export function controlHandlers(runtime: Runtime, log: Logger, obs?: Observability) {
   const roll = async (
     ask: (waiter?: Parameters<Runtime['requestReload']>[2]) => Promise<{ id: number; state: 'running' | 'queued' }>,
     wait: boolean,
@@ -190,7 +212,11 @@ export function controlHandlers(runtime: Runtime, log: Logger) {
     reload: (p: { groups?: string[]; wait?: boolean }, ctx: CallContext) =>
       roll((w) => runtime.requestReload(p.groups && p.groups.length > 0 ? p.groups : null, 'rpc', w), p.wait === true, ctx),
     restart: (p: { group: string; wait?: boolean }, ctx: CallContext) => roll((w) => runtime.requestRestart(p.group, w), p.wait === true, ctx),
-    status: async () => runtime.status(),
+    status: async () => {
+      const doc = runtime.status();
+      return obs ? { ...doc, daemon: { ...doc.daemon, metrics: obs.listener() } } : doc;
+    },
+    metrics: async () => ({ contentType: 'text/plain; version=0.0.4', text: obs ? obs.metrics() : '' }),
     stop: async () => {
       log.info('stop requested over the control socket');
       await runtime.stop(false);

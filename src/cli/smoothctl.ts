@@ -94,7 +94,7 @@ const OPTIONS: Record<OptName, OptSpec> = {
 const GLOBAL_OPTS: readonly OptName[] = ['socket', 'timeout'];
 
 interface CommandSpec {
-  name: 'reload' | 'restart' | 'status' | 'stop';
+  name: 'reload' | 'restart' | 'status' | 'stop' | 'metrics';
   usage: string;
   describe: string;
   positionals: readonly string[];
@@ -130,6 +130,13 @@ const COMMANDS: readonly CommandSpec[] = [
     positionals: [],
     options: ['wait'],
   },
+  {
+    name: 'metrics',
+    usage: 'metrics',
+    describe: "print smoothd's metrics in the Prometheus text format (for node_exporter's textfile collector)",
+    positionals: [],
+    options: [],
+  },
 ];
 
 export type Command =
@@ -137,6 +144,7 @@ export type Command =
   | { name: 'restart'; group: string; wait: boolean; json: boolean }
   | { name: 'status'; json: boolean; ready?: boolean }
   | { name: 'stop'; wait: boolean }
+  | { name: 'metrics' }
   | { name: 'help'; topic: string | null }
   | { name: 'version' };
 
@@ -278,7 +286,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     const topic = first === 'help' ? (positionals[1] ?? null) : (first ?? null);
     return { ...common, command: { name: 'help', topic } };
   }
-  if (first === undefined) throw new UsageError('no command given (reload, restart, status, stop)');
+  if (first === undefined) throw new UsageError('no command given (reload, restart, status, stop, metrics)');
   const cmd = COMMANDS.find((c) => c.name === first);
   if (cmd === undefined) {
     const names = COMMANDS.map((c) => c.name);
@@ -310,6 +318,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       return { ...common, command: { name: 'status', json, ...(values.ready ? { ready: true } : {}) } };
     case 'stop':
       return { ...common, command: { name: 'stop', wait } };
+    case 'metrics':
+      return { ...common, command: { name: 'metrics' } };
     default: {
       const never: never = cmd.name;
       throw new Error(`unhandled command ${String(never)}`);
@@ -659,6 +669,17 @@ async function runStatus(ctx: Ctx, cmd: Extract<Command, { name: 'status' }>): P
   return EXIT.OK;
 }
 
+/** `smoothctl metrics`: the exposition document on stdout, as `GET /metrics` serves it. */
+async function runMetrics(ctx: Ctx): Promise<number> {
+  const opts: { timeoutMs?: number } = {};
+  const t = remaining(ctx);
+  if (t !== undefined) opts.timeoutMs = t;
+  const r = (await callRpc(ctx.socket, 'metrics', {}, opts)) as { text?: unknown } | null;
+  if (typeof r?.text !== 'string') throw new ProtocolError(ctx.socket, 'the metrics answer has no text');
+  ctx.io.stdout.write(r.text);
+  return EXIT.OK;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -822,7 +843,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     }
     return reportError(io, err, null, command.name);
   }
-  const timeoutMs = parsed.timeoutMs ?? (command.name === 'status' ? 10_000 : undefined);
+  const timeoutMs = parsed.timeoutMs ?? (command.name === 'status' || command.name === 'metrics' ? 10_000 : undefined);
   const ctx: Ctx = { io, socket, timeoutMs, deadline: timeoutMs === undefined ? undefined : io.now() + timeoutMs };
   try {
     // The /tmp/smoothd-$UID fallback can be planted by another user: talk only to our own socket there.
@@ -835,6 +856,8 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
         return await runStatus(ctx, command);
       case 'stop':
         return await runStop(ctx, command);
+      case 'metrics':
+        return await runMetrics(ctx);
       default: {
         const never: never = command;
         throw new Error(`unhandled command ${JSON.stringify(never)}`);

@@ -12,7 +12,9 @@ import { dirname } from 'node:path';
 import type { LevelWithSilent, Logger } from 'pino';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { ConfigError, type Config } from '../config/types.js';
-import { bindListen, controlHandlers, loadDaemonConfig, reloadLoader, resolveSpecs } from '../daemon.js';
+import { bindListen, controlHandlers, loadDaemonConfig, reloadLoader, resolveSpecs, type Observability } from '../daemon.js';
+import { MetricsCollector } from '../metrics/collector.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/http.js';
 import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
 import { checkSocketPath, currentUid, ensurePrivateSocketFolder, resolveSocketPathWithSource } from '../paths.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -324,11 +326,13 @@ async function runDaemon(
 
   // sd_notify to systemd (a no-op without NOTIFY_SOCKET).
   const systemd = new SystemdIntegration(log);
+  const collector = new MetricsCollector({ version: packageVersion(), node: process.version });
   const runtime = new Runtime({
     config,
     specs,
     sockets,
-    loadConfig: reloadLoader(config.path, setpriv),
+    loadConfig: reloadLoader(config.path, setpriv, config),
+    observers: [(prev, event, next, effects, now) => collector.observe(prev, event, next, effects, now)],
     logger: log,
     version: packageVersion(),
     setpriv,
@@ -338,6 +342,11 @@ async function runDaemon(
     ...(reaper ? { onWorkerExit: () => reaper.scan() } : {}),
   });
 
+  let metricsServer: MetricsServer | null = null;
+  const observability: Observability = {
+    metrics: () => collector.render(runtime.snapshot),
+    listener: () => (config.metrics ? { listen: config.metrics.listen, bound: metricsServer?.bound ?? null } : null),
+  };
   const { startControlServer } = await import('../control/server.js');
   let control;
   try {
@@ -346,7 +355,7 @@ async function runDaemon(
       mode: config.socketMode,
       group: config.socketGroup,
       privateFolder,
-      handlers: controlHandlers(runtime, log),
+      handlers: controlHandlers(runtime, log, observability),
       logger: log,
       ...controlTestOverrides(process.env),
     });
@@ -356,7 +365,20 @@ async function runDaemon(
     process.stderr.write(`smoothd: ${(err as Error).message}\n`);
     return EXIT_START_FAILED;
   }
+  if (config.metrics) {
+    try {
+      metricsServer = await startMetricsServer(config.metrics, observability.metrics);
+    } catch (err) {
+      await control.close();
+      sockets.closeAll();
+      log.fatal({ err: (err as Error).message }, 'cannot open the metrics listener');
+      process.stderr.write(`smoothd: ${(err as Error).message}\n`);
+      return EXIT_START_FAILED;
+    }
+    log.info({ metrics: metricsServer.bound }, 'serving GET /metrics');
+  }
   if (signals.stopRequested) {
+    await metricsServer?.close();
     await control.close();
     sockets.closeAll();
     return stoppedWhileStarting(log);
@@ -374,6 +396,7 @@ async function runDaemon(
   systemd.attach(runtime);
   const code = await runtime.exited;
   await systemd.close();
+  await metricsServer?.close();
   await control.close();
   sockets.closeAll();
   log.info({ exitCode: code }, code === 0 ? 'smoothd stopped' : 'smoothd start failed; everything is stopped');

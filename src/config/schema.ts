@@ -17,6 +17,7 @@ import {
   type GroupConfig,
   type ListenAddress,
   type ListenEntry,
+  type MetricsConfig,
   type ReadyMode,
   type OnFailure,
   type RollingPolicy,
@@ -73,7 +74,7 @@ export const RESERVED_ENV = [
   'SMOOTHD_READY',
 ];
 
-const TOP_KEYS = ['socketMode', 'socketGroup', 'groups'];
+const TOP_KEYS = ['socketMode', 'socketGroup', 'groups', 'metrics'];
 const GROUP_KEYS = [
   'command',
   'cwd',
@@ -234,9 +235,36 @@ export function validateConfig(doc: unknown, file: string): Config {
     socketGroupValue === undefined ? null : (reader.name(socketGroupValue, 'socketGroup', 'a unix group') ?? null);
   const groups = top ? readGroups(reader, top.get('groups')) : [];
   checkOverlaps(reader, groups);
+  const metrics = readMetrics(reader, top?.get('metrics'), groups);
 
   if (reader.issues.length > 0) throw new ConfigError(path, reader.issues);
-  return { path, socketMode, socketGroup, groups };
+  return { path, socketMode, socketGroup, groups, metrics };
+}
+
+/** `metrics: {listen: "HOST:PORT"}`: TCP only, never overlapping a group's address (`:0` is fine). */
+function readMetrics(reader: Reader, value: unknown, groups: GroupConfig[]): MetricsConfig | null {
+  if (value === undefined) return null;
+  const fields = reader.mapping(value, 'metrics', ['listen'], 'metrics: { listen: "127.0.0.1:9464" }');
+  if (!fields) return null;
+  const text = fields.get('listen');
+  const allowed = 'expected a TCP address "HOST:PORT" such as "127.0.0.1:9464" (":PORT" for all interfaces, port 0 for any free port)';
+  if (typeof text !== 'string') return reader.bad('metrics.listen', text, allowed) ?? null;
+  const parsed = parseListenAddress(text, reader.baseDir);
+  if (typeof parsed === 'string') return reader.bad('metrics.listen', text, parsed) ?? null;
+  if (parsed.kind !== 'tcp') return reader.bad('metrics.listen', text, `${allowed}; the metrics listener is TCP only`) ?? null;
+  for (const g of groups) {
+    for (const entry of g.listen) {
+      if (addressesOverlap(entry.address, parsed)) {
+        reader.add(
+          'metrics.listen',
+          `got ${renderValue(text)}; it overlaps ${renderValue(entry.text)} at ${reader.listenPaths.get(entry) ?? `groups.${g.name}.listen`}` +
+            `${overlapReason(entry.address, parsed)}; give the metrics listener its own port`,
+        );
+        return null;
+      }
+    }
+  }
+  return { address: parsed, listen: text.trim() };
 }
 
 function readSocketMode(reader: Reader, value: unknown): number {

@@ -94,6 +94,15 @@ export interface Config {
   socketGroup: string | null;
   /** In config order (= roll order). */
   groups: GroupConfig[];
+  /** `metrics: {listen}`: serve GET /metrics over HTTP (DESIGN §11); null/absent = off. */
+  metrics?: MetricsConfig | null;
+}
+
+export interface MetricsConfig {
+  /** TCP only. */
+  address: Extract<ListenAddress, { kind: 'tcp' }>;
+  /** The text the operator wrote. */
+  listen: string;
 }
 
 /** One validation problem: where, what was there, what is allowed. */

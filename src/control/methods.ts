@@ -176,6 +176,18 @@ export const METHODS = [
     errors: [],
     notifications: [],
   },
+  {
+    name: 'metrics',
+    summary: "smoothd's metrics in the Prometheus text format 0.0.4.",
+    help:
+      'The same document `GET /metrics` serves when the config has metrics: {listen}: worker states, exits, ' +
+      'reload results and durations, the workers\' request and error counters. Read-only and cheap; for ' +
+      "node_exporter's textfile collector: smoothctl metrics > FILE.prom.$$ && mv FILE.prom.$$ FILE.prom.",
+    params: [],
+    result: '{contentType, text}: text is the exposition document',
+    errors: [],
+    notifications: [],
+  },
 ] as const satisfies readonly MethodSpec[];
 
 export type ControlMethodName = (typeof METHODS)[number]['name'];

@@ -88,6 +88,8 @@ export interface ControlHandlers {
   restart(p: RestartParams, ctx: CallContext): Promise<unknown>;
   status(p: StatusParams, ctx: CallContext): Promise<unknown>;
   stop(p: StopParams, ctx: CallContext): Promise<unknown>;
+  /** `metrics` (DESIGN §11); absent in servers without observability. */
+  metrics?(p: Record<string, never>, ctx: CallContext): Promise<unknown>;
 }
 
 /** A method outside the product registry (tests, diagnostics). */
@@ -671,6 +673,7 @@ class ServerImpl implements ControlServer {
       restart: (p, ctx) => handlers.restart(p as unknown as RestartParams, ctx),
       status: (p, ctx) => handlers.status(p as StatusParams, ctx),
       stop: (p, ctx) => handlers.stop(p as StopParams, ctx),
+      metrics: (p, ctx) => (handlers.metrics ? handlers.metrics(p as Record<string, never>, ctx) : { contentType: 'text/plain; version=0.0.4', text: '' }),
     };
     for (const spec of METHODS) register(spec, product[spec.name]!);
     for (const m of extra) {
