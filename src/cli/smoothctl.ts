@@ -516,7 +516,27 @@ export function formatStatus(doc: StatusDocument, now: number): string {
   if (pending.length > 0) {
     lines.push(`* config changed for a non-reloadable group: apply with ${pending.map((p) => `smoothctl restart ${p}`).join(', ')}`);
   }
+  const recent = (doc as StatusDocument & { reloads?: ReloadReport[] }).reloads;
+  if (Array.isArray(recent) && recent.length > 0) {
+    lines.push('recent reloads:');
+    for (const r of recent.slice(0, RECENT_RELOADS)) lines.push(`  ${formatReloadLine(r, now)}`);
+  }
   return lines.join('\n') + '\n';
+}
+
+/** How many of `status.reloads` the table shows. */
+export const RECENT_RELOADS = 3;
+
+/** One line per past reload: `reload 4 failed, rolled back, 2.1 s, 5m ago: <error>`. */
+export function formatReloadLine(r: ReloadReport, now: number): string {
+  const parts = [`reload ${r.id} ${r.state}`];
+  if (r.rollback) parts.push(r.rollback.state === 'succeeded' ? 'rolled back' : `rollback ${r.rollback.state}`);
+  if (r.durationMs !== null && r.durationMs !== undefined) parts.push(formatSeconds(r.durationMs));
+  if (r.finishedAt) parts.push(`${formatAge(ageSince(r.finishedAt, now))} ago`);
+  const gens = (r.groups ?? []).filter((g) => g.generation !== null).map((g) => `${g.name} gen ${g.generation}`);
+  if (gens.length > 0) parts.push(gens.join(' '));
+  const error = r.error ? escapeControl(r.error.split('\n')[0]!) : '';
+  return parts.join(', ') + (error ? `: ${error.length > 100 ? `${error.slice(0, 99)}…` : error}` : '');
 }
 
 function isReport(x: unknown): x is ReloadReport {

@@ -158,6 +158,9 @@ describe('metrics after a failed reload that was rolled back', () => {
     expect(s.reloads.map((x: { id: number; state: string }) => x.state)).toEqual(['failed', 'failed']);
     expect(s.reloads[0].id).toBeGreaterThan(s.reloads[1].id);
     expect(s.reloads[1].rollback.state).toBe('succeeded');
+    // smoothctl status shows them one line each, newest first.
+    const st = await smoothctl(d.socket, ['status']);
+    expect(st.stdout).toMatch(new RegExp(`recent reloads:\n  reload ${s.reloads[0].id} failed, [^\n]*: [^\n]+\n  reload ${s.reloads[1].id} failed, rolled back, \\d+\\.\\d s, `));
   }, 60_000);
 });
 
