@@ -95,6 +95,15 @@ export class MetricsCollector {
         if (w && w.readyAt !== null && before?.readyAt === null) this.group(w.group).ready.observe((w.readyAt - w.startedAt) / 1000);
         break;
       }
+      case 'timer': {
+        // A duration `ready` makes a worker ready when its timer fires.
+        if (!event.key.startsWith('ready:')) break;
+        const id = Number(event.key.slice('ready:'.length));
+        const w = next.workers.find((x) => x.id === id);
+        const before = prev.workers.find((x) => x.id === id);
+        if (w && w.readyAt !== null && before?.readyAt === null) this.group(w.group).ready.observe((w.readyAt - w.startedAt) / 1000);
+        break;
+      }
       case 'worker.stats': {
         const w = next.workers.find((x) => x.id === event.workerId);
         if (w?.counters) this.live.set(w.id, { group: w.group, generation: w.generation, requests: w.counters.requests, errors: w.counters.errors });

@@ -164,6 +164,37 @@ describe('metrics after a failed reload that was rolled back', () => {
   }, 60_000);
 });
 
+describe('exit reasons', () => {
+  it('count a drain kill after stopTimeout as killed and a SIGKILLed worker as crashed and restarted', async () => {
+    const dir = tempDir();
+    const yaml = `groups:
+  hold:
+    command: [sh, -c, 'trap "" TERM; exec sleep 1000']
+    ready: 200ms
+    stopTimeout: 300ms
+    restartDelay: 100ms
+`;
+    const d = await startDaemon(yaml, { dir });
+    daemons.push(d);
+    const metrics = async (): Promise<string> => (await smoothctl(d.socket, ['metrics'])).stdout;
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    let text = await metrics();
+    expect(value(text, 'smoothd_worker_exits_total{group="hold",reason="killed"}')).toBe(1);
+    expect(value(text, 'smoothd_drain_kills_total{group="hold"}')).toBe(1);
+    expect(value(text, 'smoothd_drain_seconds_count{group="hold"}')).toBe(1);
+    expect(value(text, 'smoothd_drain_seconds_sum{group="hold"}')).toBeGreaterThanOrEqual(0.3);
+    const [pid] = await d.workerPids('hold');
+    process.kill(pid!, 'SIGKILL');
+    text = await waitFor('the crashed worker to be restarted and ready', async () => {
+      const t = await metrics();
+      return value(t, 'smoothd_worker_restarts_total{group="hold"}') === 1 && value(t, 'smoothd_workers{group="hold",state="ready"}') === 1 ? t : null;
+    });
+    expect(value(text, 'smoothd_worker_exits_total{group="hold",reason="crashed"}')).toBe(1);
+    expect(value(text, 'smoothd_worker_exits_total{group="hold",reason="stopped"}')).toBe(0);
+    expect(value(text, 'smoothd_worker_ready_seconds_count{group="hold"}')).toBe(3);
+  }, 30_000);
+});
+
 describe('the metrics listener', () => {
   it('serves only GET /metrics: 404 for other paths, 405 for other methods', async () => {
     const dir = tempDir();
