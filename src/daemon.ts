@@ -14,6 +14,8 @@ import type { GenerationSpec, ProgressEvent } from './supervisor/types.js';
 import { notifyUnavailable } from './runtime/notify-socket.js';
 import { ListenError, type SocketTable } from './runtime/sockets.js';
 import { RequestRefused, type Runtime } from './runtime/runtime.js';
+import { EVENT_NAMES, type EventHub } from './observe/events.js';
+import { EVENT_NOTIFICATION } from './control/methods.js';
 
 /**
  * Resolves each group's spec for a new generation: `cwd` through realpath (a
@@ -174,6 +176,8 @@ export interface Observability {
   metrics(): string;
   /** The metrics listener, or null when the config has none (status `daemon.metrics`). */
   listener(): { listen: string; bound: string | null } | null;
+  /** The event stream (`subscribe`). */
+  events?: EventHub;
 }
 
 export function controlHandlers(runtime: Runtime, log: Logger, obs?: Observability) {
@@ -217,6 +221,30 @@ export function controlHandlers(runtime: Runtime, log: Logger, obs?: Observabili
       return obs ? { ...doc, daemon: { ...doc.daemon, metrics: obs.listener() } } : doc;
     },
     metrics: async () => ({ contentType: 'text/plain; version=0.0.4', text: obs ? obs.metrics() : '' }),
+    subscribe: (p: { events?: string[] }, ctx: CallContext): Promise<null> => {
+      const hub = obs?.events;
+      if (!hub) return Promise.reject(rpcErrors.invalidParams('events', 'this smoothd has no event stream'));
+      const unknown = (p.events ?? []).filter((n) => !(EVENT_NAMES as readonly string[]).includes(n));
+      if (unknown.length > 0) {
+        return Promise.reject(
+          rpcErrors.invalidParams('events', `unknown event ${JSON.stringify(unknown[0])}; known events: ${EVENT_NAMES.join(', ')} (omit events to get all)`),
+        );
+      }
+      const names = p.events && p.events.length > 0 ? p.events : null;
+      // The answer comes only when the connection closes: a pending request, so the idle timeout leaves it open.
+      return new Promise((resolve) => {
+        const stop = hub.subscribe(names, (e) => ctx.notify(EVENT_NOTIFICATION, e));
+        const end = (): void => {
+          stop();
+          log.debug({ subscribers: hub.subscriberCount }, 'event subscriber left');
+          resolve(null);
+        };
+        if (ctx.signal.aborted) return end();
+        ctx.signal.addEventListener('abort', end, { once: true });
+        log.debug({ events: names, subscribers: hub.subscriberCount }, 'event subscriber added');
+        ctx.notify('subscribed', { events: names });
+      });
+    },
     stop: async () => {
       log.info('stop requested over the control socket');
       await runtime.stop(false);

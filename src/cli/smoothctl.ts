@@ -94,7 +94,7 @@ const OPTIONS: Record<OptName, OptSpec> = {
 const GLOBAL_OPTS: readonly OptName[] = ['socket', 'timeout'];
 
 interface CommandSpec {
-  name: 'reload' | 'restart' | 'status' | 'stop' | 'metrics';
+  name: 'reload' | 'restart' | 'status' | 'stop' | 'metrics' | 'events';
   usage: string;
   describe: string;
   positionals: readonly string[];
@@ -137,6 +137,13 @@ const COMMANDS: readonly CommandSpec[] = [
     positionals: [],
     options: [],
   },
+  {
+    name: 'events',
+    usage: 'events [--json]',
+    describe: 'follow smoothd\'s events (workers started, ready, stopped, crashed; reloads; rollbacks) until Ctrl-C or until smoothd stops; --json: one JSON object per line',
+    positionals: [],
+    options: ['json'],
+  },
 ];
 
 export type Command =
@@ -145,6 +152,7 @@ export type Command =
   | { name: 'status'; json: boolean; ready?: boolean }
   | { name: 'stop'; wait: boolean }
   | { name: 'metrics' }
+  | { name: 'events'; json: boolean }
   | { name: 'help'; topic: string | null }
   | { name: 'version' };
 
@@ -286,7 +294,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     const topic = first === 'help' ? (positionals[1] ?? null) : (first ?? null);
     return { ...common, command: { name: 'help', topic } };
   }
-  if (first === undefined) throw new UsageError('no command given (reload, restart, status, stop, metrics)');
+  if (first === undefined) throw new UsageError('no command given (reload, restart, status, stop, metrics, events)');
   const cmd = COMMANDS.find((c) => c.name === first);
   if (cmd === undefined) {
     const names = COMMANDS.map((c) => c.name);
@@ -320,6 +328,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       return { ...common, command: { name: 'stop', wait } };
     case 'metrics':
       return { ...common, command: { name: 'metrics' } };
+    case 'events':
+      return { ...common, command: { name: 'events', json } };
     default: {
       const never: never = cmd.name;
       throw new Error(`unhandled command ${String(never)}`);
@@ -700,6 +710,48 @@ async function runMetrics(ctx: Ctx): Promise<number> {
   return EXIT.OK;
 }
 
+/** One line per event, like `docker events`: time, name, group, message. */
+export function formatEventLine(e: { event?: unknown; at?: unknown; group?: unknown; message?: unknown }): string {
+  const group = typeof e.group === 'string' ? e.group : '-';
+  return escapeControl(`${String(e.at)} ${String(e.event)} ${group}: ${String(e.message ?? '')}`);
+}
+
+/**
+ * `smoothctl events`: follows `event` notifications until Ctrl-C (exit 0) or
+ * until smoothd closes the connection (it stopped: exit 0 with a line on stderr).
+ */
+async function runEvents(ctx: Ctx, cmd: Extract<Command, { name: 'events' }>): Promise<number> {
+  const { io } = ctx;
+  const call = openRpcCall(ctx.socket, 'subscribe', {}, {
+    onNotification: (method, params) => {
+      if (method !== 'event' || typeof params !== 'object' || params === null) return;
+      io.stdout.write(cmd.json ? `${JSON.stringify(params)}\n` : `${formatEventLine(params as Record<string, unknown>)}\n`);
+    },
+  });
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    call.close();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await beforeDeadline(ctx, call.result, () => call.close());
+  } catch (err) {
+    if (interrupted) return EXIT.OK;
+    if (err instanceof ConnectionLostError) {
+      io.stderr.write('smoothctl: smoothd closed the connection (it stopped)\n');
+      return EXIT.OK;
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    call.close();
+  }
+  return EXIT.OK;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -878,6 +930,8 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
         return await runStop(ctx, command);
       case 'metrics':
         return await runMetrics(ctx);
+      case 'events':
+        return await runEvents(ctx, command);
       default: {
         const never: never = command;
         throw new Error(`unhandled command ${JSON.stringify(never)}`);

@@ -14,6 +14,7 @@ import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { ConfigError, type Config } from '../config/types.js';
 import { bindListen, controlHandlers, loadDaemonConfig, reloadLoader, resolveSpecs, type Observability } from '../daemon.js';
 import { MetricsCollector } from '../metrics/collector.js';
+import { EventHub } from '../observe/events.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/http.js';
 import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
 import { checkSocketPath, currentUid, ensurePrivateSocketFolder, resolveSocketPathWithSource } from '../paths.js';
@@ -327,12 +328,16 @@ async function runDaemon(
   // sd_notify to systemd (a no-op without NOTIFY_SOCKET).
   const systemd = new SystemdIntegration(log);
   const collector = new MetricsCollector({ version: packageVersion(), node: process.version });
+  const events = new EventHub();
   const runtime = new Runtime({
     config,
     specs,
     sockets,
     loadConfig: reloadLoader(config.path, setpriv, config),
-    observers: [(prev, event, next, effects, now) => collector.observe(prev, event, next, effects, now)],
+    observers: [
+      (prev, event, next, effects, now) => collector.observe(prev, event, next, effects, now),
+      (prev, event, next, effects, now) => events.observe(prev, event, next, effects, now),
+    ],
     logger: log,
     version: packageVersion(),
     setpriv,
@@ -345,6 +350,7 @@ async function runDaemon(
   let metricsServer: MetricsServer | null = null;
   const observability: Observability = {
     metrics: () => collector.render(runtime.snapshot),
+    events,
     listener: () => (config.metrics ? { listen: config.metrics.listen, bound: metricsServer?.bound ?? null } : null),
   };
   const { startControlServer } = await import('../control/server.js');

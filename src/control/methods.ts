@@ -46,6 +46,8 @@ export const GROUP_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 const GROUP_HINT = 'group names are 1-64 characters of A-Z a-z 0-9 _ . -';
 
 export const PROGRESS_NOTIFICATION = 'reload.progress';
+/** params: {event, at, group, workerId, pid, generation, message, data} (DESIGN §11). */
+export const EVENT_NOTIFICATION = 'event';
 
 /** params of a `reload.progress` notification. */
 export interface ReloadProgress {
@@ -187,6 +189,27 @@ export const METHODS = [
     result: '{contentType, text}: text is the exposition document',
     errors: [],
     notifications: [],
+  },
+  {
+    name: 'subscribe',
+    summary: 'Stream `event` notifications for every change until the connection closes.',
+    help:
+      'Sends `subscribed` {events} once, then one `event` notification {event, at, group, workerId, pid, generation, ' +
+      'message, data} per change: worker.started, worker.ready, worker.stopping, worker.stopped, worker.failed, ' +
+      'worker.crashed, worker.killed, bake.*, verify.failed, watch.*, rollback.started, rollback.done, reload.started, ' +
+      'reload.done (data.result), config.refused, daemon.stopping. It never answers while the connection is open ' +
+      '(the idle timeout leaves it alone); a subscriber that does not read is disconnected.',
+    params: [
+      {
+        name: 'events',
+        type: 'string[]',
+        required: false,
+        description: 'Only these event names (default: all).',
+      },
+    ],
+    result: 'null, when the connection closes',
+    errors: [],
+    notifications: [EVENT_NOTIFICATION, 'subscribed'],
   },
 ] as const satisfies readonly MethodSpec[];
 
