@@ -15,6 +15,7 @@ import { notifyUnavailable } from './runtime/notify-socket.js';
 import { ListenError, type SocketTable } from './runtime/sockets.js';
 import { RequestRefused, type Runtime } from './runtime/runtime.js';
 import { EVENT_NAMES, type EventHub } from './observe/events.js';
+import { toRecord, type LogStore } from './observe/logs.js';
 import { EVENT_NOTIFICATION } from './control/methods.js';
 
 /**
@@ -178,6 +179,8 @@ export interface Observability {
   listener(): { listen: string; bound: string | null } | null;
   /** The event stream (`subscribe`). */
   events?: EventHub;
+  /** The workers' last lines (`logs`). */
+  logs?: LogStore;
 }
 
 export function controlHandlers(runtime: Runtime, log: Logger, obs?: Observability) {
@@ -221,6 +224,30 @@ export function controlHandlers(runtime: Runtime, log: Logger, obs?: Observabili
       return obs ? { ...doc, daemon: { ...doc.daemon, metrics: obs.listener() } } : doc;
     },
     metrics: async () => ({ contentType: 'text/plain; version=0.0.4', text: obs ? obs.metrics() : '' }),
+    logs: (p: { group?: string; lines?: number; follow?: boolean }, ctx: CallContext): Promise<unknown> => {
+      const store = obs?.logs;
+      if (!store) return Promise.reject(rpcErrors.invalidParams('group', 'this smoothd keeps no logs'));
+      const group = p.group ?? null;
+      if (group !== null && !runtime.snapshot.groups.some((g) => g.name === group) && !store.hasGroup(group)) {
+        const names = runtime.snapshot.groups.map((g) => g.name).join(', ');
+        return Promise.reject(new RpcError(ERROR_CODES.UNKNOWN_GROUP, `no group ${JSON.stringify(group)}; groups: ${names}`));
+      }
+      const n = p.lines ?? 20;
+      if (n < 0 || n > 1_000_000) return Promise.reject(rpcErrors.invalidParams('lines', `lines must be from 0 to 1000000, got ${n}`));
+      const last = store.tail(group, n).map(toRecord);
+      if (p.follow !== true) return Promise.resolve({ lines: last });
+      // Following: the tail, then each new line as a `log` notification until the connection closes.
+      return new Promise((resolve) => {
+        for (const r of last) ctx.notify('log', r);
+        const stop = store.follow(group, (l) => ctx.notify('log', toRecord(l)));
+        const end = (): void => {
+          stop();
+          resolve(null);
+        };
+        if (ctx.signal.aborted) return end();
+        ctx.signal.addEventListener('abort', end, { once: true });
+      });
+    },
     subscribe: (p: { events?: string[] }, ctx: CallContext): Promise<null> => {
       const hub = obs?.events;
       if (!hub) return Promise.reject(rpcErrors.invalidParams('events', 'this smoothd has no event stream'));

@@ -70,7 +70,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json' | 'ready';
+type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json' | 'ready' | 'lines' | 'follow';
 
 interface OptSpec {
   name: OptName;
@@ -88,16 +88,20 @@ const OPTIONS: Record<OptName, OptSpec> = {
   group: { name: 'group', short: 'g', value: 'NAME', describe: 'only roll this group (repeat, or comma-separate, for several)' },
   wait: { name: 'wait', negatable: true, describe: 'return as soon as smoothd accepted the request (prints the reload id)' },
   json: { name: 'json', describe: 'print JSON on stdout instead of text' },
+  lines: { name: 'lines', short: 'n', value: 'N', describe: 'logs: how many of the last lines (default 20)' },
+  follow: { name: 'follow', short: 'f', describe: 'logs: keep printing new lines until Ctrl-C or until smoothd stops' },
   ready: { name: 'ready', describe: 'readiness probe: exit 0 when every group has count ready workers and no reload is failing, else 1 with the reason on stderr' },
 };
 
 const GLOBAL_OPTS: readonly OptName[] = ['socket', 'timeout'];
 
 interface CommandSpec {
-  name: 'reload' | 'restart' | 'status' | 'stop' | 'metrics' | 'events';
+  name: 'reload' | 'restart' | 'status' | 'stop' | 'metrics' | 'events' | 'logs';
   usage: string;
   describe: string;
   positionals: readonly string[];
+  /** Positionals that may be left out, after the required ones. */
+  optional?: readonly string[];
   options: readonly OptName[];
 }
 
@@ -144,6 +148,14 @@ const COMMANDS: readonly CommandSpec[] = [
     positionals: [],
     options: ['json'],
   },
+  {
+    name: 'logs',
+    usage: 'logs [GROUP] [-n N] [-f] [--json]',
+    describe: "print the workers' last output lines (all groups, or GROUP), tagged with worker id, pid, generation and stream; -f follows new ones",
+    positionals: [],
+    optional: ['GROUP'],
+    options: ['lines', 'follow', 'json'],
+  },
 ];
 
 export type Command =
@@ -153,6 +165,7 @@ export type Command =
   | { name: 'stop'; wait: boolean }
   | { name: 'metrics' }
   | { name: 'events'; json: boolean }
+  | { name: 'logs'; group: string | null; lines: number; follow: boolean; json: boolean }
   | { name: 'help'; topic: string | null }
   | { name: 'version' };
 
@@ -193,7 +206,7 @@ function checkGroupName(name: string, what: string): string {
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positionals: string[] = [];
   const seen = new Map<OptName, string>(); // option -> how the user spelled it (for messages)
-  const values: { socket?: string; timeout?: string; groups: string[]; wait?: boolean; json?: boolean; ready?: boolean } = { groups: [] };
+  const values: { socket?: string; timeout?: string; groups: string[]; wait?: boolean; json?: boolean; ready?: boolean; lines?: string; follow?: boolean } = { groups: [] };
   let help = false;
   let version = false;
 
@@ -277,6 +290,12 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       case 'ready':
         values.ready = !negated;
         break;
+      case 'lines':
+        values.lines = value!;
+        break;
+      case 'follow':
+        values.follow = !negated;
+        break;
       default: {
         const never: never = spec.name;
         throw new Error(`unhandled option ${String(never)}`);
@@ -294,7 +313,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     const topic = first === 'help' ? (positionals[1] ?? null) : (first ?? null);
     return { ...common, command: { name: 'help', topic } };
   }
-  if (first === undefined) throw new UsageError('no command given (reload, restart, status, stop, metrics, events)');
+  if (first === undefined) throw new UsageError('no command given (reload, restart, status, stop, metrics, events, logs)');
   const cmd = COMMANDS.find((c) => c.name === first);
   if (cmd === undefined) {
     const names = COMMANDS.map((c) => c.name);
@@ -310,7 +329,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (rest.length < cmd.positionals.length) {
     throw new UsageError(`${cmd.name} needs ${cmd.positionals.join(' ')} (usage: smoothctl ${cmd.usage})`);
   }
-  if (rest.length > cmd.positionals.length) {
+  if (rest.length > cmd.positionals.length + (cmd.optional?.length ?? 0)) {
     throw new UsageError(
       `unexpected argument ${JSON.stringify(rest[cmd.positionals.length])} for ${cmd.name} (usage: smoothctl ${cmd.usage})`,
     );
@@ -330,6 +349,12 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       return { ...common, command: { name: 'metrics' } };
     case 'events':
       return { ...common, command: { name: 'events', json } };
+    case 'logs': {
+      const lines = values.lines === undefined ? 20 : /^\d+$/.test(values.lines) ? Number(values.lines) : NaN;
+      if (!Number.isSafeInteger(lines) || lines > 1_000_000) throw new UsageError(`-n needs a whole number from 0 to 1000000, got ${JSON.stringify(values.lines)}`);
+      const group = rest[0] === undefined ? null : checkGroupName(rest[0], 'group');
+      return { ...common, command: { name: 'logs', group, lines, follow: values.follow ?? false, json } };
+    }
     default: {
       const never: never = cmd.name;
       throw new Error(`unhandled command ${String(never)}`);
@@ -710,6 +735,54 @@ async function runMetrics(ctx: Ctx): Promise<number> {
   return EXIT.OK;
 }
 
+/** A log record as text: `web 7 err | the line` (a JSON line stays JSON, unescaped). */
+export function formatLogLine(r: { group?: unknown; workerId?: unknown; stream?: unknown; line?: unknown }): string {
+  const text = typeof r.line === 'string' ? escapeControl(r.line) : JSON.stringify(r.line);
+  return `${escapeControl(String(r.group))} ${String(r.workerId)} ${r.stream === 'stderr' ? 'err' : 'out'} | ${text}`;
+}
+
+/** `smoothctl logs`: the last lines, and with -f the new ones until Ctrl-C or until smoothd stops (exit 0 either way). */
+async function runLogs(ctx: Ctx, cmd: Extract<Command, { name: 'logs' }>): Promise<number> {
+  const { io } = ctx;
+  const print = (r: unknown): void => {
+    if (typeof r !== 'object' || r === null) return;
+    io.stdout.write(cmd.json ? `${JSON.stringify(r)}\n` : `${formatLogLine(r as Record<string, unknown>)}\n`);
+  };
+  const params = { ...(cmd.group !== null ? { group: cmd.group } : {}), lines: cmd.lines, follow: cmd.follow };
+  if (!cmd.follow) {
+    const opts: { timeoutMs?: number } = {};
+    const t = remaining(ctx);
+    if (t !== undefined) opts.timeoutMs = t;
+    const r = (await callRpc(ctx.socket, 'logs', params, opts)) as { lines?: unknown } | null;
+    if (!Array.isArray(r?.lines)) throw new ProtocolError(ctx.socket, 'the logs answer has no lines');
+    for (const l of r.lines) print(l);
+    return EXIT.OK;
+  }
+  const call = openRpcCall(ctx.socket, 'logs', params, { onNotification: (method, p) => method === 'log' && print(p) });
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    call.close();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await beforeDeadline(ctx, call.result, () => call.close());
+  } catch (err) {
+    if (interrupted) return EXIT.OK;
+    if (err instanceof ConnectionLostError) {
+      io.stderr.write('smoothctl: smoothd closed the connection (it stopped)\n');
+      return EXIT.OK;
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    call.close();
+  }
+  return EXIT.OK;
+}
+
 /** One line per event, like `docker events`: time, name, group, message. */
 export function formatEventLine(e: { event?: unknown; at?: unknown; group?: unknown; message?: unknown }): string {
   const group = typeof e.group === 'string' ? e.group : '-';
@@ -932,6 +1005,8 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
         return await runMetrics(ctx);
       case 'events':
         return await runEvents(ctx, command);
+      case 'logs':
+        return await runLogs(ctx, command);
       default: {
         const never: never = command;
         throw new Error(`unhandled command ${JSON.stringify(never)}`);

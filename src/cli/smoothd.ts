@@ -15,6 +15,8 @@ import { ConfigError, type Config } from '../config/types.js';
 import { bindListen, controlHandlers, loadDaemonConfig, reloadLoader, resolveSpecs, type Observability } from '../daemon.js';
 import { MetricsCollector } from '../metrics/collector.js';
 import { EventHub } from '../observe/events.js';
+import { LogStore } from '../observe/logs.js';
+import { DEFAULT_LOG_LIMITS } from '../config/schema.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/http.js';
 import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
 import { checkSocketPath, currentUid, ensurePrivateSocketFolder, resolveSocketPathWithSource } from '../paths.js';
@@ -329,11 +331,13 @@ async function runDaemon(
   const systemd = new SystemdIntegration(log);
   const collector = new MetricsCollector({ version: packageVersion(), node: process.version });
   const events = new EventHub();
+  const logs = new LogStore(DEFAULT_LOG_LIMITS);
   const runtime = new Runtime({
     config,
     specs,
     sockets,
     loadConfig: reloadLoader(config.path, setpriv, config),
+    onWorkerLine: (l) => logs.add({ at: Date.now(), group: l.group, workerId: l.workerId, pid: l.pid, generation: l.generation, stream: l.stream, text: l.text }, l.spec.logs),
     observers: [
       (prev, event, next, effects, now) => collector.observe(prev, event, next, effects, now),
       (prev, event, next, effects, now) => events.observe(prev, event, next, effects, now),
@@ -351,6 +355,7 @@ async function runDaemon(
   const observability: Observability = {
     metrics: () => collector.render(runtime.snapshot),
     events,
+    logs,
     listener: () => (config.metrics ? { listen: config.metrics.listen, bound: metricsServer?.bound ?? null } : null),
   };
   const { startControlServer } = await import('../control/server.js');

@@ -18,6 +18,7 @@ import {
   type ListenAddress,
   type ListenEntry,
   type MetricsConfig,
+  type LogLimits,
   type ReadyMode,
   type OnFailure,
   type RollingPolicy,
@@ -94,6 +95,7 @@ const GROUP_KEYS = [
   'verify',
   'onFailure',
   'history',
+  'logs',
 ];
 const VERIFY_KEYS = ['bake', 'maxErrorRate', 'minRequests', 'watch'];
 const LISTEN_KEYS = ['address', 'name', 'backlog', 'mode'];
@@ -241,6 +243,39 @@ export function validateConfig(doc: unknown, file: string): Config {
   return { path, socketMode, socketGroup, groups, metrics };
 }
 
+export const DEFAULT_LOG_LIMITS: LogLimits = { lines: 1000, bytes: 1024 * 1024 };
+const MAX_LOG_LINES = 1_000_000;
+const MAX_LOG_BYTES = 1024 * 1024 * 1024;
+
+/** A size: bytes as a number, or `512KiB`, `1MiB`, `1GiB` (also kB/MB/GB, powers of 1000). */
+export function parseSize(value: unknown): number | string {
+  const allowed = 'expected a size such as 1048576, "512KiB" or "1MiB"';
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : allowed;
+  if (typeof value !== 'string') return allowed;
+  const m = /^\s*(\d+)\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?\s*$/.exec(value);
+  if (!m) return allowed;
+  const unit: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, kB: 1000, KB: 1000, MB: 1000 ** 2, GB: 1000 ** 3 };
+  return Number(m[1]) * unit[m[2] ?? 'B']!;
+}
+
+/** `logs: {lines, bytes}` per group: both bound the ring of the workers' last lines. */
+function readLogs(reader: Reader, value: unknown, path: string): LogLimits {
+  if (value === undefined) return { ...DEFAULT_LOG_LIMITS };
+  const fields = reader.mapping(value, path, ['lines', 'bytes'], '{ lines: 1000, bytes: 1MiB }');
+  if (!fields) return { ...DEFAULT_LOG_LIMITS };
+  const linesValue = fields.get('lines');
+  const lines = linesValue === undefined ? DEFAULT_LOG_LIMITS.lines : reader.integer(linesValue, `${path}.lines`, 1, MAX_LOG_LINES, ' (lines kept)');
+  const bytesValue = fields.get('bytes');
+  let bytes: number | undefined = DEFAULT_LOG_LIMITS.bytes;
+  if (bytesValue !== undefined) {
+    const size = parseSize(bytesValue);
+    if (typeof size === 'string') bytes = reader.bad(`${path}.bytes`, bytesValue, size);
+    else if (size < 1024 || size > MAX_LOG_BYTES) bytes = reader.bad(`${path}.bytes`, bytesValue, 'expected a size from 1KiB to 1GiB');
+    else bytes = size;
+  }
+  return { lines: lines ?? DEFAULT_LOG_LIMITS.lines, bytes: bytes ?? DEFAULT_LOG_LIMITS.bytes };
+}
+
 /** `metrics: {listen: "HOST:PORT"}`: TCP only, never overlapping a group's address (`:0` is fine). */
 function readMetrics(reader: Reader, value: unknown, groups: GroupConfig[]): MetricsConfig | null {
   if (value === undefined) return null;
@@ -335,6 +370,7 @@ function readGroup(reader: Reader, name: string, body: unknown, path: string): G
 
   const verify = readVerify(reader, get('verify'), at('verify'));
   const onFailure = readOnFailure(reader, get('onFailure'), at('onFailure'));
+  const logs = readLogs(reader, get('logs'), at('logs'));
   const history =
     get('history') === undefined ? DEFAULTS.history : reader.integer(get('history'), at('history'), 1, MAX_HISTORY, ' (generations kept)');
 
@@ -388,6 +424,7 @@ function readGroup(reader: Reader, name: string, body: unknown, path: string): G
     verify: verify ?? { ...DEFAULTS.verify },
     onFailure: onFailure ?? DEFAULTS.onFailure,
     history: history ?? DEFAULTS.history,
+    logs,
   };
 }
 

@@ -76,6 +76,8 @@ export interface GroupConfig {
   onFailure: OnFailure;
   /** Generations kept in the history (1..100). */
   history: number;
+  /** The ring of the workers' last output lines (`smoothctl logs`); absent = the defaults. */
+  logs?: LogLimits;
 }
 
 /** Who a worker runs as: numeric ids, so spawning never looks an account up again. */
@@ -96,6 +98,13 @@ export interface Config {
   groups: GroupConfig[];
   /** `metrics: {listen}`: serve GET /metrics over HTTP (DESIGN §11); null/absent = off. */
   metrics?: MetricsConfig | null;
+}
+
+export interface LogLimits {
+  /** Lines kept (default 1000). */
+  lines: number;
+  /** Bytes of text kept (default 1 MiB). */
+  bytes: number;
 }
 
 export interface MetricsConfig {

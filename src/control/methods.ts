@@ -211,6 +211,23 @@ export const METHODS = [
     errors: [],
     notifications: [EVENT_NOTIFICATION, 'subscribed'],
   },
+  {
+    name: 'logs',
+    summary: "The workers' last output lines (all groups or one), and with follow the new ones.",
+    help:
+      'Each line is {at, group, workerId, pid, generation, stream, line}; line is the text, or the object when the ' +
+      'worker wrote a JSON object (pino, bunyan). Without follow the answer is {lines}. With follow:true the last ' +
+      'lines and then every new one come as `log` notifications until the connection closes (the answer, null, ' +
+      'comes then); a follower that does not read is disconnected.',
+    params: [
+      { name: 'group', type: 'string', required: false, pattern: GROUP_NAME_PATTERN, patternHint: GROUP_HINT, description: 'Only this group (default: all).' },
+      { name: 'lines', type: 'integer', required: false, description: 'How many of the last lines (default 20).' },
+      { name: 'follow', type: 'boolean', required: false, description: 'Keep sending new lines (default false).' },
+    ],
+    result: '{lines: [...]} without follow; null when a follow ends',
+    errors: [ERROR_CODES.UNKNOWN_GROUP],
+    notifications: ['log'],
+  },
 ] as const satisfies readonly MethodSpec[];
 
 export type ControlMethodName = (typeof METHODS)[number]['name'];

@@ -58,8 +58,20 @@ export interface RuntimeOptions {
    * (metrics, reload history). They only read; an observer that throws is logged and ignored.
    */
   observers?: readonly StepObserver[];
+  /** Each output line of a worker, with who wrote it (the log ring of `smoothctl logs`). */
+  onWorkerLine?(l: WorkerLine): void;
   /** The state machine's step (tests inject a failing one; default: the real machine). */
   step?: typeof step;
+}
+
+export interface WorkerLine {
+  group: string;
+  workerId: number;
+  pid: number;
+  generation: number;
+  stream: 'stdout' | 'stderr';
+  text: string;
+  spec: GenerationSpec;
 }
 
 export type StepObserver = (prev: MachineState, event: MachineEvent, next: MachineState, effects: readonly Effect[], now: number) => void;
@@ -435,6 +447,9 @@ export class Runtime {
         onReady,
         onStatus,
         onStats,
+        onLine: (stream, text) => {
+          if (!(running instanceof Error)) this.opts.onWorkerLine?.({ group: e.group, workerId: id, pid: running.pid, generation: e.generation, stream, text, spec: e.spec });
+        },
         onExit: (code, signal, stderrTail) => {
           this.procs.delete(id);
           notify?.close();

@@ -49,3 +49,18 @@ describe('metrics.listen', () => {
     expect(metricsChange(off, a)?.message).toMatch(/^changed from off to "127\.0\.0\.1:9464"/);
   });
 });
+
+describe('groups.NAME.logs', () => {
+  const withLogs = (logs: unknown): unknown => ({ groups: { web: { command: ['node', 'server.js'], logs } } });
+  it('defaults to 1000 lines and 1 MiB, and takes sizes with a unit', () => {
+    expect(validateConfig(withLogs(undefined), FILE).groups[0]!.logs).toEqual({ lines: 1000, bytes: 1048576 });
+    expect(validateConfig(withLogs({ lines: 50, bytes: '512KiB' }), FILE).groups[0]!.logs).toEqual({ lines: 50, bytes: 524288 });
+    expect(validateConfig(withLogs({ bytes: 2048 }), FILE).groups[0]!.logs).toEqual({ lines: 1000, bytes: 2048 });
+  });
+  it('names the bad key, the value and what is allowed', () => {
+    expect(issues(withLogs({ lines: 0 }))).toEqual([{ path: 'groups.web.logs.lines', message: 'got 0; expected a whole number from 1 to 1000000 (lines kept)' }]);
+    expect(issues(withLogs({ bytes: '1 lot' }))).toEqual([{ path: 'groups.web.logs.bytes', message: 'got "1 lot"; expected a size such as 1048576, "512KiB" or "1MiB"' }]);
+    expect(issues(withLogs({ bytes: 10 }))).toEqual([{ path: 'groups.web.logs.bytes', message: 'got 10; expected a size from 1KiB to 1GiB' }]);
+    expect(issues(withLogs({ line: 5 }))[0]!.message).toMatch(/unknown key "line" \(did you mean "lines"\?\)/);
+  });
+});

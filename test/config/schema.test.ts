@@ -56,6 +56,7 @@ describe('validateConfig: defaults', () => {
         verify: { bakeMs: 0, maxErrorRate: null, minRequests: 20, watchMs: 0 },
         onFailure: 'rollback',
         history: 5,
+        logs: { lines: 1000, bytes: 1048576 },
       },
     ]);
   });
