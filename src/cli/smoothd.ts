@@ -17,7 +17,7 @@ import { MetricsCollector } from '../metrics/collector.js';
 import { EventHub } from '../observe/events.js';
 import { LogStore } from '../observe/logs.js';
 import { DEFAULT_LOG_LIMITS } from '../config/schema.js';
-import { startMetricsServer, type MetricsServer } from '../metrics/http.js';
+import type { MetricsServer } from '../metrics/http.js';
 import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
 import { checkSocketPath, currentUid, ensurePrivateSocketFolder, resolveSocketPathWithSource } from '../paths.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -378,6 +378,8 @@ async function runDaemon(
   }
   if (config.metrics) {
     try {
+      // node:http is loaded only when the config asks for the listener.
+      const { startMetricsServer } = await import('../metrics/http.js');
       metricsServer = await startMetricsServer(config.metrics, observability.metrics);
     } catch (err) {
       await control.close();

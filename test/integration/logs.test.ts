@@ -5,8 +5,10 @@
  * on Ctrl-C and when smoothd stops.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killAll, SMOOTHCTL, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { FIXTURES, killAll, SMOOTHCTL, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
 
 const daemons: Daemon[] = [];
 const followers: ChildProcess[] = [];
@@ -117,4 +119,27 @@ describe('smoothctl logs', () => {
     expect(await b.exit).toBe(0);
     expect(b.err.join('')).toMatch(/smoothd closed the connection/);
   }, 30_000);
+
+  it('drops a follower that never reads (bounded memory); smoothd keeps answering', async () => {
+    const d = await startDaemon(
+      `groups:\n  chatty:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(path.join(FIXTURES, 'chatty-worker.mjs'))}]\n    ready: 200ms\n    env: { CHATTY_BURST: "0", CHATTY_RATE: "40000" }\n`,
+      { dir: tempDir(), args: ['--log-level', 'warn'], waitReady: false },
+    );
+    daemons.push(d);
+    await waitFor('the chatty worker to be ready', async () => (await d.status().catch(() => null))?.groups[0].workers[0]?.state === 'ready');
+    const c = net.connect(d.socket);
+    try {
+      c.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'logs', params: { follow: true, lines: 0 } })}\n`);
+      c.pause(); // never read: the kernel buffers fill, then smoothd's write queue (16 MiB), then smoothd drops it
+      // (A paused socket does not see the reset until it reads: smoothd's warning is the event to wait for.)
+      const t0 = Date.now();
+      await waitFor('smoothd to drop the stalled follower', () => d.logs.some((l) => l.msg === 'control client does not read its replies; closing the connection'), 40_000);
+      console.log(`the stalled follower was dropped after ${Date.now() - t0} ms`);
+      const t1 = Date.now();
+      expect((await smoothctl(d.socket, ['status', '--json'])).code).toBe(0);
+      console.log(`status answered in ${Date.now() - t1} ms right after the stalled follower was dropped`);
+    } finally {
+      c.destroy();
+    }
+  }, 60_000);
 });
