@@ -15,6 +15,9 @@ import type { GenerationSpec, ProgressEvent } from './supervisor/types.js';
 import { notifyUnavailable } from './runtime/notify-socket.js';
 import { ListenError, type SocketTable } from './runtime/sockets.js';
 import { RequestRefused, type Runtime } from './runtime/runtime.js';
+import { EVENT_NAMES, type EventHub } from './observe/events.js';
+import { toRecord, type LogStore } from './observe/logs.js';
+import { EVENT_NOTIFICATION } from './control/methods.js';
 
 /**
  * Resolves each group's spec for a new generation: `cwd` through realpath (a
@@ -105,10 +108,24 @@ export async function loadDaemonConfig(file: string, setpriv: string | null): Pr
   return config;
 }
 
+/** A change of `metrics` (the HTTP listener smoothd opened at start) cannot be applied by a reload. */
+export function metricsChange(started: Config, next: Config): ConfigIssue | null {
+  const before = started.metrics?.listen ?? null;
+  const after = next.metrics?.listen ?? null;
+  if (before === after) return null;
+  const show = (v: string | null): string => (v === null ? 'off' : JSON.stringify(v));
+  return {
+    path: 'metrics.listen',
+    message: `changed from ${show(before)} to ${show(after)}; the metrics listener is opened at start, so this change needs a restart of smoothd (or put the old value back)`,
+  };
+}
+
 /** What a reload runs to re-read the config: validate, check, bind new addresses, resolve specs. */
-export function reloadLoader(configPath: string, setpriv: string | null) {
+export function reloadLoader(configPath: string, setpriv: string | null, started?: Config) {
   return async (sockets: SocketTable): Promise<{ config: Config; specs: Record<string, GenerationSpec> }> => {
     const config = await loadDaemonConfig(configPath, setpriv);
+    const change = started ? metricsChange(started, config) : null;
+    if (change) throw new ConfigError(config.path, [change]);
     const specs = await resolveSpecs(config);
     await bindListen(config, sockets);
     return { config, specs };
@@ -163,7 +180,19 @@ export function previewLoader(configPath: string, setpriv: string | null) {
   };
 }
 
-export function controlHandlers(runtime: Runtime, log: Logger, preview?: ReturnType<typeof previewLoader>) {
+/** What the control handlers read for observability (DESIGN §11). */
+export interface Observability {
+  /** The exposition document (`smoothctl metrics`). */
+  metrics(): string;
+  /** The metrics listener, or null when the config has none (status `daemon.metrics`). */
+  listener(): { listen: string; bound: string | null } | null;
+  /** The event stream (`subscribe`). */
+  events?: EventHub;
+  /** The workers' last lines (`logs`). */
+  logs?: LogStore;
+}
+
+export function controlHandlers(runtime: Runtime, log: Logger, obs?: Observability, preview?: ReturnType<typeof previewLoader>) {
   const dryRun = async (groups: string[] | null): Promise<ReloadPreview> => {
     if (!preview) throw new RpcError(ERROR_CODES.INTERNAL, 'this smoothd cannot preview a reload');
     let loaded;
@@ -213,7 +242,59 @@ export function controlHandlers(runtime: Runtime, log: Logger, preview?: ReturnT
         ? dryRun(p.groups && p.groups.length > 0 ? p.groups : null)
         : roll((w) => runtime.requestReload(p.groups && p.groups.length > 0 ? p.groups : null, 'rpc', w), p.wait === true, ctx),
     restart: (p: { group: string; wait?: boolean }, ctx: CallContext) => roll((w) => runtime.requestRestart(p.group, w), p.wait === true, ctx),
-    status: async () => runtime.status(),
+    status: async () => {
+      const doc = runtime.status();
+      return obs ? { ...doc, daemon: { ...doc.daemon, metrics: obs.listener() } } : doc;
+    },
+    metrics: async () => ({ contentType: 'text/plain; version=0.0.4', text: obs ? obs.metrics() : '' }),
+    logs: (p: { group?: string; lines?: number; follow?: boolean }, ctx: CallContext): Promise<unknown> => {
+      const store = obs?.logs;
+      if (!store) return Promise.reject(rpcErrors.invalidParams('group', 'this smoothd keeps no logs'));
+      const group = p.group ?? null;
+      if (group !== null && !runtime.snapshot.groups.some((g) => g.name === group) && !store.hasGroup(group)) {
+        const names = runtime.snapshot.groups.map((g) => g.name).join(', ');
+        return Promise.reject(new RpcError(ERROR_CODES.UNKNOWN_GROUP, `no group ${JSON.stringify(group)}; groups: ${names}`));
+      }
+      const n = p.lines ?? 20;
+      if (n < 0 || n > 1_000_000) return Promise.reject(rpcErrors.invalidParams('lines', `lines must be from 0 to 1000000, got ${n}`));
+      const last = store.tail(group, n).map(toRecord);
+      if (p.follow !== true) return Promise.resolve({ lines: last });
+      // Following: the tail, then each new line as a `log` notification until the connection closes.
+      return new Promise((resolve) => {
+        for (const r of last) ctx.notify('log', r);
+        const stop = store.follow(group, (l) => ctx.notify('log', toRecord(l)));
+        const end = (): void => {
+          stop();
+          resolve(null);
+        };
+        if (ctx.signal.aborted) return end();
+        ctx.signal.addEventListener('abort', end, { once: true });
+      });
+    },
+    subscribe: (p: { events?: string[] }, ctx: CallContext): Promise<null> => {
+      const hub = obs?.events;
+      if (!hub) return Promise.reject(rpcErrors.invalidParams('events', 'this smoothd has no event stream'));
+      const unknown = (p.events ?? []).filter((n) => !(EVENT_NAMES as readonly string[]).includes(n));
+      if (unknown.length > 0) {
+        return Promise.reject(
+          rpcErrors.invalidParams('events', `unknown event ${JSON.stringify(unknown[0])}; known events: ${EVENT_NAMES.join(', ')} (omit events to get all)`),
+        );
+      }
+      const names = p.events && p.events.length > 0 ? p.events : null;
+      // The answer comes only when the connection closes: a pending request, so the idle timeout leaves it open.
+      return new Promise((resolve) => {
+        const stop = hub.subscribe(names, (e) => ctx.notify(EVENT_NOTIFICATION, e));
+        const end = (): void => {
+          stop();
+          log.debug({ subscribers: hub.subscriberCount }, 'event subscriber left');
+          resolve(null);
+        };
+        if (ctx.signal.aborted) return end();
+        ctx.signal.addEventListener('abort', end, { once: true });
+        log.debug({ events: names, subscribers: hub.subscriberCount }, 'event subscriber added');
+        ctx.notify('subscribed', { events: names });
+      });
+    },
     stop: async () => {
       log.info('stop requested over the control socket');
       await runtime.stop(false);

@@ -70,7 +70,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json' | 'ready' | 'dry-run';
+type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json' | 'ready' | 'dry-run' | 'lines' | 'follow';
 
 interface OptSpec {
   name: OptName;
@@ -89,16 +89,20 @@ const OPTIONS: Record<OptName, OptSpec> = {
   wait: { name: 'wait', negatable: true, describe: 'return as soon as smoothd accepted the request (prints the reload id)' },
   json: { name: 'json', describe: 'print JSON on stdout instead of text' },
   'dry-run': { name: 'dry-run', describe: 'only read and check the config and print what a reload would change per group; starts nothing' },
+  lines: { name: 'lines', short: 'n', value: 'N', describe: 'logs: how many of the last lines (default 20)' },
+  follow: { name: 'follow', short: 'f', describe: 'logs: keep printing new lines until Ctrl-C or until smoothd stops' },
   ready: { name: 'ready', describe: 'readiness probe: exit 0 when every group has count ready workers and no reload is failing, else 1 with the reason on stderr' },
 };
 
 const GLOBAL_OPTS: readonly OptName[] = ['socket', 'timeout'];
 
 interface CommandSpec {
-  name: 'reload' | 'restart' | 'status' | 'stop';
+  name: 'reload' | 'restart' | 'status' | 'stop' | 'metrics' | 'events' | 'logs';
   usage: string;
   describe: string;
   positionals: readonly string[];
+  /** Positionals that may be left out, after the required ones. */
+  optional?: readonly string[];
   options: readonly OptName[];
 }
 
@@ -131,6 +135,28 @@ const COMMANDS: readonly CommandSpec[] = [
     positionals: [],
     options: ['wait'],
   },
+  {
+    name: 'metrics',
+    usage: 'metrics',
+    describe: "print smoothd's metrics in the Prometheus text format (for node_exporter's textfile collector)",
+    positionals: [],
+    options: [],
+  },
+  {
+    name: 'events',
+    usage: 'events [--json]',
+    describe: 'follow smoothd\'s events (workers started, ready, stopped, crashed; reloads; rollbacks) until Ctrl-C or until smoothd stops; --json: one JSON object per line',
+    positionals: [],
+    options: ['json'],
+  },
+  {
+    name: 'logs',
+    usage: 'logs [GROUP] [-n N] [-f] [--json]',
+    describe: "print the workers' last output lines (all groups, or GROUP), tagged with worker id, pid, generation and stream; -f follows new ones",
+    positionals: [],
+    optional: ['GROUP'],
+    options: ['lines', 'follow', 'json'],
+  },
 ];
 
 export type Command =
@@ -138,6 +164,9 @@ export type Command =
   | { name: 'restart'; group: string; wait: boolean; json: boolean }
   | { name: 'status'; json: boolean; ready?: boolean }
   | { name: 'stop'; wait: boolean }
+  | { name: 'metrics' }
+  | { name: 'events'; json: boolean }
+  | { name: 'logs'; group: string | null; lines: number; follow: boolean; json: boolean }
   | { name: 'help'; topic: string | null }
   | { name: 'version' };
 
@@ -178,7 +207,7 @@ function checkGroupName(name: string, what: string): string {
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positionals: string[] = [];
   const seen = new Map<OptName, string>(); // option -> how the user spelled it (for messages)
-  const values: { socket?: string; timeout?: string; groups: string[]; wait?: boolean; json?: boolean; ready?: boolean; dryRun?: boolean } = { groups: [] };
+  const values: { socket?: string; timeout?: string; groups: string[]; wait?: boolean; json?: boolean; ready?: boolean; dryRun?: boolean; lines?: string; follow?: boolean } = { groups: [] };
   let help = false;
   let version = false;
 
@@ -265,6 +294,12 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       case 'dry-run':
         values.dryRun = !negated;
         break;
+      case 'lines':
+        values.lines = value!;
+        break;
+      case 'follow':
+        values.follow = !negated;
+        break;
       default: {
         const never: never = spec.name;
         throw new Error(`unhandled option ${String(never)}`);
@@ -282,7 +317,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     const topic = first === 'help' ? (positionals[1] ?? null) : (first ?? null);
     return { ...common, command: { name: 'help', topic } };
   }
-  if (first === undefined) throw new UsageError('no command given (reload, restart, status, stop)');
+  if (first === undefined) throw new UsageError('no command given (reload, restart, status, stop, metrics, events, logs)');
   const cmd = COMMANDS.find((c) => c.name === first);
   if (cmd === undefined) {
     const names = COMMANDS.map((c) => c.name);
@@ -298,7 +333,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (rest.length < cmd.positionals.length) {
     throw new UsageError(`${cmd.name} needs ${cmd.positionals.join(' ')} (usage: smoothctl ${cmd.usage})`);
   }
-  if (rest.length > cmd.positionals.length) {
+  if (rest.length > cmd.positionals.length + (cmd.optional?.length ?? 0)) {
     throw new UsageError(
       `unexpected argument ${JSON.stringify(rest[cmd.positionals.length])} for ${cmd.name} (usage: smoothctl ${cmd.usage})`,
     );
@@ -314,6 +349,16 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       return { ...common, command: { name: 'status', json, ...(values.ready ? { ready: true } : {}) } };
     case 'stop':
       return { ...common, command: { name: 'stop', wait } };
+    case 'metrics':
+      return { ...common, command: { name: 'metrics' } };
+    case 'events':
+      return { ...common, command: { name: 'events', json } };
+    case 'logs': {
+      const lines = values.lines === undefined ? 20 : /^\d+$/.test(values.lines) ? Number(values.lines) : NaN;
+      if (!Number.isSafeInteger(lines) || lines > 1_000_000) throw new UsageError(`-n needs a whole number from 0 to 1000000, got ${JSON.stringify(values.lines)}`);
+      const group = rest[0] === undefined ? null : checkGroupName(rest[0], 'group');
+      return { ...common, command: { name: 'logs', group, lines, follow: values.follow ?? false, json } };
+    }
     default: {
       const never: never = cmd.name;
       throw new Error(`unhandled command ${String(never)}`);
@@ -516,7 +561,27 @@ export function formatStatus(doc: StatusDocument, now: number): string {
   if (pending.length > 0) {
     lines.push(`* config changed for a non-reloadable group: apply with ${pending.map((p) => `smoothctl restart ${p}`).join(', ')}`);
   }
+  const recent = (doc as StatusDocument & { reloads?: ReloadReport[] }).reloads;
+  if (Array.isArray(recent) && recent.length > 0) {
+    lines.push('recent reloads:');
+    for (const r of recent.slice(0, RECENT_RELOADS)) lines.push(`  ${formatReloadLine(r, now)}`);
+  }
   return lines.join('\n') + '\n';
+}
+
+/** How many of `status.reloads` the table shows. */
+export const RECENT_RELOADS = 3;
+
+/** One line per past reload: `reload 4 failed, rolled back, 2.1 s, 5m ago: <error>`. */
+export function formatReloadLine(r: ReloadReport, now: number): string {
+  const parts = [`reload ${r.id} ${r.state}`];
+  if (r.rollback) parts.push(r.rollback.state === 'succeeded' ? 'rolled back' : `rollback ${r.rollback.state}`);
+  if (r.durationMs !== null && r.durationMs !== undefined) parts.push(formatSeconds(r.durationMs));
+  if (r.finishedAt) parts.push(`${formatAge(ageSince(r.finishedAt, now))} ago`);
+  const gens = (r.groups ?? []).filter((g) => g.generation !== null).map((g) => `${g.name} gen ${g.generation}`);
+  if (gens.length > 0) parts.push(gens.join(' '));
+  const error = r.error ? escapeControl(r.error.split('\n')[0]!) : '';
+  return parts.join(', ') + (error ? `: ${error.length > 100 ? `${error.slice(0, 99)}…` : error}` : '');
 }
 
 function isReport(x: unknown): x is ReloadReport {
@@ -694,6 +759,107 @@ async function runStatus(ctx: Ctx, cmd: Extract<Command, { name: 'status' }>): P
   return EXIT.OK;
 }
 
+/** `smoothctl metrics`: the exposition document on stdout, as `GET /metrics` serves it. */
+async function runMetrics(ctx: Ctx): Promise<number> {
+  const opts: { timeoutMs?: number } = {};
+  const t = remaining(ctx);
+  if (t !== undefined) opts.timeoutMs = t;
+  const r = (await callRpc(ctx.socket, 'metrics', {}, opts)) as { text?: unknown } | null;
+  if (typeof r?.text !== 'string') throw new ProtocolError(ctx.socket, 'the metrics answer has no text');
+  ctx.io.stdout.write(r.text);
+  return EXIT.OK;
+}
+
+/** A log record as text: `web 7 err | the line` (a JSON line stays JSON, unescaped). */
+export function formatLogLine(r: { group?: unknown; workerId?: unknown; stream?: unknown; line?: unknown }): string {
+  const text = typeof r.line === 'string' ? escapeControl(r.line) : JSON.stringify(r.line);
+  return `${escapeControl(String(r.group))} ${String(r.workerId)} ${r.stream === 'stderr' ? 'err' : 'out'} | ${text}`;
+}
+
+/** `smoothctl logs`: the last lines, and with -f the new ones until Ctrl-C or until smoothd stops (exit 0 either way). */
+async function runLogs(ctx: Ctx, cmd: Extract<Command, { name: 'logs' }>): Promise<number> {
+  const { io } = ctx;
+  const print = (r: unknown): void => {
+    if (typeof r !== 'object' || r === null) return;
+    io.stdout.write(cmd.json ? `${JSON.stringify(r)}\n` : `${formatLogLine(r as Record<string, unknown>)}\n`);
+  };
+  const params = { ...(cmd.group !== null ? { group: cmd.group } : {}), lines: cmd.lines, follow: cmd.follow };
+  if (!cmd.follow) {
+    const opts: { timeoutMs?: number } = {};
+    const t = remaining(ctx);
+    if (t !== undefined) opts.timeoutMs = t;
+    const r = (await callRpc(ctx.socket, 'logs', params, opts)) as { lines?: unknown } | null;
+    if (!Array.isArray(r?.lines)) throw new ProtocolError(ctx.socket, 'the logs answer has no lines');
+    for (const l of r.lines) print(l);
+    return EXIT.OK;
+  }
+  const call = openRpcCall(ctx.socket, 'logs', params, { onNotification: (method, p) => method === 'log' && print(p) });
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    call.close();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await beforeDeadline(ctx, call.result, () => call.close());
+  } catch (err) {
+    if (interrupted) return EXIT.OK;
+    if (err instanceof ConnectionLostError) {
+      io.stderr.write('smoothctl: smoothd closed the connection (it stopped)\n');
+      return EXIT.OK;
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    call.close();
+  }
+  return EXIT.OK;
+}
+
+/** One line per event, like `docker events`: time, name, group, message. */
+export function formatEventLine(e: { event?: unknown; at?: unknown; group?: unknown; message?: unknown }): string {
+  const group = typeof e.group === 'string' ? e.group : '-';
+  return escapeControl(`${String(e.at)} ${String(e.event)} ${group}: ${String(e.message ?? '')}`);
+}
+
+/**
+ * `smoothctl events`: follows `event` notifications until Ctrl-C (exit 0) or
+ * until smoothd closes the connection (it stopped: exit 0 with a line on stderr).
+ */
+async function runEvents(ctx: Ctx, cmd: Extract<Command, { name: 'events' }>): Promise<number> {
+  const { io } = ctx;
+  const call = openRpcCall(ctx.socket, 'subscribe', {}, {
+    onNotification: (method, params) => {
+      if (method !== 'event' || typeof params !== 'object' || params === null) return;
+      io.stdout.write(cmd.json ? `${JSON.stringify(params)}\n` : `${formatEventLine(params as Record<string, unknown>)}\n`);
+    },
+  });
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    call.close();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await beforeDeadline(ctx, call.result, () => call.close());
+  } catch (err) {
+    if (interrupted) return EXIT.OK;
+    if (err instanceof ConnectionLostError) {
+      io.stderr.write('smoothctl: smoothd closed the connection (it stopped)\n');
+      return EXIT.OK;
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    call.close();
+  }
+  return EXIT.OK;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -857,7 +1023,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     }
     return reportError(io, err, null, command.name);
   }
-  const timeoutMs = parsed.timeoutMs ?? (command.name === 'status' ? 10_000 : undefined);
+  const timeoutMs = parsed.timeoutMs ?? (command.name === 'status' || command.name === 'metrics' ? 10_000 : undefined);
   const ctx: Ctx = { io, socket, timeoutMs, deadline: timeoutMs === undefined ? undefined : io.now() + timeoutMs };
   try {
     // The /tmp/smoothd-$UID fallback can be planted by another user: talk only to our own socket there.
@@ -870,6 +1036,12 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
         return await runStatus(ctx, command);
       case 'stop':
         return await runStop(ctx, command);
+      case 'metrics':
+        return await runMetrics(ctx);
+      case 'events':
+        return await runEvents(ctx, command);
+      case 'logs':
+        return await runLogs(ctx, command);
       default: {
         const never: never = command;
         throw new Error(`unhandled command ${JSON.stringify(never)}`);

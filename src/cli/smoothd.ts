@@ -12,7 +12,12 @@ import { dirname } from 'node:path';
 import type { LevelWithSilent, Logger } from 'pino';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { ConfigError, type Config } from '../config/types.js';
-import { bindListen, controlHandlers, loadDaemonConfig, previewLoader, reloadLoader, resolveSpecs } from '../daemon.js';
+import { bindListen, controlHandlers, loadDaemonConfig, previewLoader, reloadLoader, resolveSpecs, type Observability } from '../daemon.js';
+import { MetricsCollector } from '../metrics/collector.js';
+import { EventHub } from '../observe/events.js';
+import { LogStore } from '../observe/logs.js';
+import { DEFAULT_LOG_LIMITS } from '../config/schema.js';
+import type { MetricsServer } from '../metrics/http.js';
 import { createLogger, LOG_LEVELS, type LogFormat } from '../log.js';
 import { checkSocketPath, currentUid, ensurePrivateSocketFolder, resolveSocketPathWithSource } from '../paths.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -324,11 +329,19 @@ async function runDaemon(
 
   // sd_notify to systemd (a no-op without NOTIFY_SOCKET).
   const systemd = new SystemdIntegration(log);
+  const collector = new MetricsCollector({ version: packageVersion(), node: process.version });
+  const events = new EventHub();
+  const logs = new LogStore(DEFAULT_LOG_LIMITS);
   const runtime = new Runtime({
     config,
     specs,
     sockets,
-    loadConfig: reloadLoader(config.path, setpriv),
+    loadConfig: reloadLoader(config.path, setpriv, config),
+    onWorkerLine: (l) => logs.add({ at: Date.now(), group: l.group, workerId: l.workerId, pid: l.pid, generation: l.generation, stream: l.stream, text: l.text }, l.spec.logs),
+    observers: [
+      (prev, event, next, effects, now) => collector.observe(prev, event, next, effects, now),
+      (prev, event, next, effects, now) => events.observe(prev, event, next, effects, now),
+    ],
     logger: log,
     version: packageVersion(),
     setpriv,
@@ -338,6 +351,13 @@ async function runDaemon(
     ...(reaper ? { onWorkerExit: () => reaper.scan() } : {}),
   });
 
+  let metricsServer: MetricsServer | null = null;
+  const observability: Observability = {
+    metrics: () => collector.render(runtime.snapshot),
+    events,
+    logs,
+    listener: () => (config.metrics ? { listen: config.metrics.listen, bound: metricsServer?.bound ?? null } : null),
+  };
   const { startControlServer } = await import('../control/server.js');
   let control;
   try {
@@ -346,7 +366,7 @@ async function runDaemon(
       mode: config.socketMode,
       group: config.socketGroup,
       privateFolder,
-      handlers: controlHandlers(runtime, log, previewLoader(config.path, setpriv)),
+      handlers: controlHandlers(runtime, log, observability, previewLoader(config.path, setpriv)),
       logger: log,
       ...controlTestOverrides(process.env),
     });
@@ -356,7 +376,22 @@ async function runDaemon(
     process.stderr.write(`smoothd: ${(err as Error).message}\n`);
     return EXIT_START_FAILED;
   }
+  if (config.metrics) {
+    try {
+      // node:http is loaded only when the config asks for the listener.
+      const { startMetricsServer } = await import('../metrics/http.js');
+      metricsServer = await startMetricsServer(config.metrics, observability.metrics);
+    } catch (err) {
+      await control.close();
+      sockets.closeAll();
+      log.fatal({ err: (err as Error).message }, 'cannot open the metrics listener');
+      process.stderr.write(`smoothd: ${(err as Error).message}\n`);
+      return EXIT_START_FAILED;
+    }
+    log.info({ metrics: metricsServer.bound }, 'serving GET /metrics');
+  }
   if (signals.stopRequested) {
+    await metricsServer?.close();
     await control.close();
     sockets.closeAll();
     return stoppedWhileStarting(log);
@@ -374,6 +409,7 @@ async function runDaemon(
   systemd.attach(runtime);
   const code = await runtime.exited;
   await systemd.close();
+  await metricsServer?.close();
   await control.close();
   sockets.closeAll();
   log.info({ exitCode: code }, code === 0 ? 'smoothd stopped' : 'smoothd start failed; everything is stopped');

@@ -17,6 +17,8 @@ import {
   type GroupConfig,
   type ListenAddress,
   type ListenEntry,
+  type MetricsConfig,
+  type LogLimits,
   type ReadyMode,
   type OnFailure,
   type RollingPolicy,
@@ -74,7 +76,7 @@ export const RESERVED_ENV = [
   'SMOOTHD_READY',
 ];
 
-const TOP_KEYS = ['socketMode', 'socketGroup', 'groups'];
+const TOP_KEYS = ['socketMode', 'socketGroup', 'groups', 'metrics'];
 const GROUP_KEYS = [
   'command',
   'cwd',
@@ -95,6 +97,7 @@ const GROUP_KEYS = [
   'onFailure',
   'history',
   'compileCache',
+  'logs',
 ];
 const VERIFY_KEYS = ['bake', 'maxErrorRate', 'minRequests', 'watch'];
 const LISTEN_KEYS = ['address', 'name', 'backlog', 'mode'];
@@ -236,9 +239,69 @@ export function validateConfig(doc: unknown, file: string): Config {
     socketGroupValue === undefined ? null : (reader.name(socketGroupValue, 'socketGroup', 'a unix group') ?? null);
   const groups = top ? readGroups(reader, top.get('groups')) : [];
   checkOverlaps(reader, groups);
+  const metrics = readMetrics(reader, top?.get('metrics'), groups);
 
   if (reader.issues.length > 0) throw new ConfigError(path, reader.issues);
-  return { path, socketMode, socketGroup, groups };
+  return { path, socketMode, socketGroup, groups, metrics };
+}
+
+export const DEFAULT_LOG_LIMITS: LogLimits = { lines: 1000, bytes: 1024 * 1024 };
+const MAX_LOG_LINES = 1_000_000;
+const MAX_LOG_BYTES = 1024 * 1024 * 1024;
+
+/** A size: bytes as a number, or `512KiB`, `1MiB`, `1GiB` (also kB/MB/GB, powers of 1000). */
+export function parseSize(value: unknown): number | string {
+  const allowed = 'expected a size such as 1048576, "512KiB" or "1MiB"';
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : allowed;
+  if (typeof value !== 'string') return allowed;
+  const m = /^\s*(\d+)\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?\s*$/.exec(value);
+  if (!m) return allowed;
+  const unit: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, kB: 1000, KB: 1000, MB: 1000 ** 2, GB: 1000 ** 3 };
+  return Number(m[1]) * unit[m[2] ?? 'B']!;
+}
+
+/** `logs: {lines, bytes}` per group: both bound the ring of the workers' last lines. */
+function readLogs(reader: Reader, value: unknown, path: string): LogLimits {
+  if (value === undefined) return { ...DEFAULT_LOG_LIMITS };
+  const fields = reader.mapping(value, path, ['lines', 'bytes'], '{ lines: 1000, bytes: 1MiB }');
+  if (!fields) return { ...DEFAULT_LOG_LIMITS };
+  const linesValue = fields.get('lines');
+  const lines = linesValue === undefined ? DEFAULT_LOG_LIMITS.lines : reader.integer(linesValue, `${path}.lines`, 1, MAX_LOG_LINES, ' (lines kept)');
+  const bytesValue = fields.get('bytes');
+  let bytes: number | undefined = DEFAULT_LOG_LIMITS.bytes;
+  if (bytesValue !== undefined) {
+    const size = parseSize(bytesValue);
+    if (typeof size === 'string') bytes = reader.bad(`${path}.bytes`, bytesValue, size);
+    else if (size < 1024 || size > MAX_LOG_BYTES) bytes = reader.bad(`${path}.bytes`, bytesValue, 'expected a size from 1KiB to 1GiB');
+    else bytes = size;
+  }
+  return { lines: lines ?? DEFAULT_LOG_LIMITS.lines, bytes: bytes ?? DEFAULT_LOG_LIMITS.bytes };
+}
+
+/** `metrics: {listen: "HOST:PORT"}`: TCP only, never overlapping a group's address (`:0` is fine). */
+function readMetrics(reader: Reader, value: unknown, groups: GroupConfig[]): MetricsConfig | null {
+  if (value === undefined) return null;
+  const fields = reader.mapping(value, 'metrics', ['listen'], 'metrics: { listen: "127.0.0.1:9464" }');
+  if (!fields) return null;
+  const text = fields.get('listen');
+  const allowed = 'expected a TCP address "HOST:PORT" such as "127.0.0.1:9464" (":PORT" for all interfaces, port 0 for any free port)';
+  if (typeof text !== 'string') return reader.bad('metrics.listen', text, allowed) ?? null;
+  const parsed = parseListenAddress(text, reader.baseDir);
+  if (typeof parsed === 'string') return reader.bad('metrics.listen', text, parsed) ?? null;
+  if (parsed.kind !== 'tcp') return reader.bad('metrics.listen', text, `${allowed}; the metrics listener is TCP only`) ?? null;
+  for (const g of groups) {
+    for (const entry of g.listen) {
+      if (addressesOverlap(entry.address, parsed)) {
+        reader.add(
+          'metrics.listen',
+          `got ${renderValue(text)}; it overlaps ${renderValue(entry.text)} at ${reader.listenPaths.get(entry) ?? `groups.${g.name}.listen`}` +
+            `${overlapReason(entry.address, parsed)}; give the metrics listener its own port`,
+        );
+        return null;
+      }
+    }
+  }
+  return { address: parsed, listen: text.trim() };
 }
 
 function readSocketMode(reader: Reader, value: unknown): number {
@@ -310,6 +373,7 @@ function readGroup(reader: Reader, name: string, body: unknown, path: string): G
 
   const verify = readVerify(reader, get('verify'), at('verify'));
   const onFailure = readOnFailure(reader, get('onFailure'), at('onFailure'));
+  const logs = readLogs(reader, get('logs'), at('logs'));
   const history =
     get('history') === undefined ? DEFAULTS.history : reader.integer(get('history'), at('history'), 1, MAX_HISTORY, ' (generations kept)');
 
@@ -364,6 +428,7 @@ function readGroup(reader: Reader, name: string, body: unknown, path: string): G
     onFailure: onFailure ?? DEFAULTS.onFailure,
     history: history ?? DEFAULTS.history,
     compileCache,
+    logs,
   };
 }
 

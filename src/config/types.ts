@@ -81,6 +81,8 @@ export interface GroupConfig {
    * uses it, older Nodes ignore it). Absent means true; `compileCache: false` turns it off.
    */
   compileCache?: boolean;
+  /** The ring of the workers' last output lines (`smoothctl logs`); absent = the defaults. */
+  logs?: LogLimits;
 }
 
 /** Who a worker runs as: numeric ids, so spawning never looks an account up again. */
@@ -99,6 +101,22 @@ export interface Config {
   socketGroup: string | null;
   /** In config order (= roll order). */
   groups: GroupConfig[];
+  /** `metrics: {listen}`: serve GET /metrics over HTTP (DESIGN §11); null/absent = off. */
+  metrics?: MetricsConfig | null;
+}
+
+export interface LogLimits {
+  /** Lines kept (default 1000). */
+  lines: number;
+  /** Bytes of text kept (default 1 MiB). */
+  bytes: number;
+}
+
+export interface MetricsConfig {
+  /** TCP only. */
+  address: Extract<ListenAddress, { kind: 'tcp' }>;
+  /** The text the operator wrote. */
+  listen: string;
 }
 
 /** One validation problem: where, what was there, what is allowed. */

@@ -46,6 +46,8 @@ export const GROUP_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 const GROUP_HINT = 'group names are 1-64 characters of A-Z a-z 0-9 _ . -';
 
 export const PROGRESS_NOTIFICATION = 'reload.progress';
+/** params: {event, at, group, workerId, pid, generation, message, data} (DESIGN §11). */
+export const EVENT_NOTIFICATION = 'event';
 
 /** params of a `reload.progress` notification. */
 export interface ReloadProgress {
@@ -181,6 +183,56 @@ export const METHODS = [
     result: '{pid, state: "stopping"}',
     errors: [],
     notifications: [],
+  },
+  {
+    name: 'metrics',
+    summary: "smoothd's metrics in the Prometheus text format 0.0.4.",
+    help:
+      'The same document `GET /metrics` serves when the config has metrics: {listen}: worker states, exits, ' +
+      'reload results and durations, the workers\' request and error counters. Read-only and cheap; for ' +
+      "node_exporter's textfile collector: smoothctl metrics > FILE.prom.$$ && mv FILE.prom.$$ FILE.prom.",
+    params: [],
+    result: '{contentType, text}: text is the exposition document',
+    errors: [],
+    notifications: [],
+  },
+  {
+    name: 'subscribe',
+    summary: 'Stream `event` notifications for every change until the connection closes.',
+    help:
+      'Sends `subscribed` {events} once, then one `event` notification {event, at, group, workerId, pid, generation, ' +
+      'message, data} per change: worker.started, worker.ready, worker.stopping, worker.stopped, worker.failed, ' +
+      'worker.crashed, worker.killed, bake.*, verify.failed, watch.*, rollback.started, rollback.done, reload.started, ' +
+      'reload.done (data.result), config.refused, daemon.stopping. It never answers while the connection is open ' +
+      '(the idle timeout leaves it alone); a subscriber that does not read is disconnected.',
+    params: [
+      {
+        name: 'events',
+        type: 'string[]',
+        required: false,
+        description: 'Only these event names (default: all).',
+      },
+    ],
+    result: 'null, when the connection closes',
+    errors: [],
+    notifications: [EVENT_NOTIFICATION, 'subscribed'],
+  },
+  {
+    name: 'logs',
+    summary: "The workers' last output lines (all groups or one), and with follow the new ones.",
+    help:
+      'Each line is {at, group, workerId, pid, generation, stream, line}; line is the text, or the object when the ' +
+      'worker wrote a JSON object (pino, bunyan). Without follow the answer is {lines}. With follow:true the last ' +
+      'lines and then every new one come as `log` notifications until the connection closes (the answer, null, ' +
+      'comes then); a follower that does not read is disconnected.',
+    params: [
+      { name: 'group', type: 'string', required: false, pattern: GROUP_NAME_PATTERN, patternHint: GROUP_HINT, description: 'Only this group (default: all).' },
+      { name: 'lines', type: 'integer', required: false, description: 'How many of the last lines (default 20).' },
+      { name: 'follow', type: 'boolean', required: false, description: 'Keep sending new lines (default false).' },
+    ],
+    result: '{lines: [...]} without follow; null when a follow ends',
+    errors: [ERROR_CODES.UNKNOWN_GROUP],
+    notifications: ['log'],
   },
 ] as const satisfies readonly MethodSpec[];
 

@@ -88,6 +88,12 @@ export interface ControlHandlers {
   restart(p: RestartParams, ctx: CallContext): Promise<unknown>;
   status(p: StatusParams, ctx: CallContext): Promise<unknown>;
   stop(p: StopParams, ctx: CallContext): Promise<unknown>;
+  /** `metrics` (DESIGN §11); absent in servers without observability. */
+  metrics?(p: Record<string, never>, ctx: CallContext): Promise<unknown>;
+  /** `subscribe` (DESIGN §11): answers when the connection closes. */
+  subscribe?(p: { events?: string[] }, ctx: CallContext): Promise<unknown>;
+  /** `logs` (DESIGN §11). */
+  logs?(p: { group?: string; lines?: number; follow?: boolean }, ctx: CallContext): Promise<unknown>;
 }
 
 /** A method outside the product registry (tests, diagnostics). */
@@ -671,6 +677,15 @@ class ServerImpl implements ControlServer {
       restart: (p, ctx) => handlers.restart(p as unknown as RestartParams, ctx),
       status: (p, ctx) => handlers.status(p as StatusParams, ctx),
       stop: (p, ctx) => handlers.stop(p as StopParams, ctx),
+      metrics: (p, ctx) => (handlers.metrics ? handlers.metrics(p as Record<string, never>, ctx) : { contentType: 'text/plain; version=0.0.4', text: '' }),
+      logs: (p, ctx) => {
+        if (!handlers.logs) throw new RpcError(PROTOCOL_ERRORS.METHOD_NOT_FOUND, 'Method not found: logs');
+        return handlers.logs(p as { group?: string; lines?: number; follow?: boolean }, ctx);
+      },
+      subscribe: (p, ctx) => {
+        if (!handlers.subscribe) throw new RpcError(PROTOCOL_ERRORS.METHOD_NOT_FOUND, 'Method not found: subscribe');
+        return handlers.subscribe(p as { events?: string[] }, ctx);
+      },
     };
     for (const spec of METHODS) register(spec, product[spec.name]!);
     for (const m of extra) {

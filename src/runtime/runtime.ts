@@ -54,9 +54,34 @@ export interface RuntimeOptions {
   onSettled?(state: MachineState): void;
   /** Called after each worker process exited (init mode scans for orphaned zombies then). */
   onWorkerExit?(): void;
+  /**
+   * Observers of every handled event: the state before and after, and the effects it produced
+   * (metrics, reload history). They only read; an observer that throws is logged and ignored.
+   */
+  observers?: readonly StepObserver[];
+  /** Each output line of a worker, with who wrote it (the log ring of `smoothctl logs`). */
+  onWorkerLine?(l: WorkerLine): void;
   /** The state machine's step (tests inject a failing one; default: the real machine). */
   step?: typeof step;
 }
+
+export interface WorkerLine {
+  group: string;
+  workerId: number;
+  pid: number;
+  generation: number;
+  stream: 'stdout' | 'stderr';
+  text: string;
+  spec: GenerationSpec;
+}
+
+export type StepObserver = (prev: MachineState, event: MachineEvent, next: MachineState, effects: readonly Effect[], now: number) => void;
+
+/** How many reload reports `status.reloads` keeps (DESIGN §11). */
+export const RELOAD_HISTORY = 10;
+
+/** The status document with what the runtime adds: the last reload reports, newest first. */
+export type RuntimeStatus = StatusDocument & { reloads: ReloadReport[] };
 
 /** Why a request was refused; the control layer turns it into a JSON-RPC error. */
 export class RequestRefused extends Error {
@@ -112,6 +137,8 @@ export class Runtime {
   private readonly requests = new Map<number, PendingRequest>();
   private readonly waiters = new Map<number, Set<ReloadWaiter>>();
   private readonly finished = new Map<number, ReloadReport>();
+  /** The last reload reports, newest first (`status.reloads`). */
+  private readonly history: ReloadReport[] = [];
   private nextRequestId = 1;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -189,14 +216,15 @@ export class Runtime {
     this.dispatch({ type: 'stop.request', requestId: null, force });
   }
 
-  status(): StatusDocument {
-    return buildStatus(this.state, {
+  status(): RuntimeStatus {
+    const doc = buildStatus(this.state, {
       pid: process.pid,
       version: this.opts.version,
       now: this.clock.now(),
       rss: readRss,
       bound: (key) => this.opts.sockets.boundAddress(key),
     });
+    return { ...doc, reloads: [...this.history] };
   }
 
   private request(make: (requestId: number) => MachineEvent, waiter?: ReloadWaiter): Promise<Accepted> {
@@ -229,8 +257,10 @@ export class Runtime {
       while (this.queue.length > 0) {
         const ev = this.queue.shift()!;
         let result;
+        const now = this.clock.now();
+        const prev = this.state;
         try {
-          result = this.step(this.state, ev, this.clock.now());
+          result = this.step(prev, ev, now);
         } catch (err) {
           // A bug in the machine must not take the workers down with it: log and
           // drop the event (the state stays as it was), and answer the request
@@ -241,6 +271,13 @@ export class Runtime {
         }
         this.state = result.state;
         this.processed += 1;
+        for (const observe of this.opts.observers ?? []) {
+          try {
+            observe(prev, ev, result.state, result.effects, now);
+          } catch (err) {
+            this.log.error({ err, event: ev.type }, 'internal error in an observer (metrics); smoothd keeps running');
+          }
+        }
         for (const e of result.effects) {
           try {
             this.perform(e);
@@ -322,6 +359,8 @@ export class Runtime {
         return;
       }
       case 'reload.finished': {
+        this.history.unshift(e.report);
+        if (this.history.length > RELOAD_HISTORY) this.history.length = RELOAD_HISTORY;
         this.finished.set(e.reloadId, e.report);
         if (this.finished.size > 32) this.finished.delete(this.finished.keys().next().value!);
         const set = this.waiters.get(e.reloadId);
@@ -410,6 +449,9 @@ export class Runtime {
         onReady,
         onStatus,
         onStats,
+        onLine: (stream, text) => {
+          if (!(running instanceof Error)) this.opts.onWorkerLine?.({ group: e.group, workerId: id, pid: running.pid, generation: e.generation, stream, text, spec: e.spec });
+        },
         onExit: (code, signal, stderrTail) => {
           this.procs.delete(id);
           notify?.close();

@@ -40,6 +40,8 @@ export interface WorkerCallbacks {
   onStatus(text: string): void;
   onStats(requests: number | null, errors: number | null): void;
   onExit(code: number | null, signal: string | null, stderrTail: string[]): void;
+  /** Each line the worker wrote (`smoothctl logs`). */
+  onLine?(stream: 'stdout' | 'stderr', line: string): void;
 }
 
 export interface RunningWorker {
@@ -206,11 +208,15 @@ export function startWorker(l: WorkerLaunch, log: Logger, cb: WorkerCallbacks): 
   const pid = child.pid;
   const fields = { group: l.group, workerId: l.workerId, pid };
   const tail: string[] = [];
-  const out = new LineSplitter((line) => log.info({ ...fields, stream: 'stdout' }, line));
+  const out = new LineSplitter((line) => {
+    log.info({ ...fields, stream: 'stdout' }, line);
+    cb.onLine?.('stdout', line);
+  });
   const err = new LineSplitter((line) => {
     tail.push(line);
     if (tail.length > STDERR_TAIL) tail.shift();
     log.info({ ...fields, stream: 'stderr' }, line);
+    cb.onLine?.('stderr', line);
   });
   child.stdout?.on('data', (b: Buffer) => out.push(b));
   child.stderr?.on('data', (b: Buffer) => err.push(b));

@@ -57,6 +57,7 @@ describe('validateConfig: defaults', () => {
         onFailure: 'rollback',
         history: 5,
         compileCache: true,
+        logs: { lines: 1000, bytes: 1048576 },
       },
     ]);
   });
