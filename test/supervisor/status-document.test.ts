@@ -128,4 +128,27 @@ describe('status document', () => {
     expect(g.reloadable).toBe(false);
     expect(g.listen).toEqual([{ name: 'http', address: '127.0.0.1:7001', bound: 'bound tcp:127.0.0.1:7001' }]);
   });
+
+  it('orders workers by slot then id whatever order the state keeps them in', () => {
+    const w = runningWorld([groupConfig({ name: 'web', count: 2 })]);
+    w.reload();
+    const reversed = structuredClone(w.state);
+    reversed.workers.reverse();
+    expect(buildStatus(reversed, io(w)).groups[0]!.workers.map((x) => [x.slot, x.id])).toEqual([
+      [0, 1],
+      [0, 3],
+      [1, 2],
+    ]);
+  });
+
+  it('a draining worker in a slot removed by a lowered count still shows, with 0 restarts', () => {
+    const first = groupConfig({ name: 'web', count: 2 });
+    const w = runningWorld([first]);
+    w.proc(2).behavior.drainMs = 10_000;
+    w.current = makeConfig([{ ...first, count: 1 }], 2);
+    w.reload();
+    w.readyAll();
+    const shown = buildStatus(w.state, io(w)).groups[0]!.workers;
+    expect(shown.find((x) => x.id === 2)).toMatchObject({ slot: 1, state: 'stopping', restarts: 0, lastExit: null });
+  });
 });
