@@ -19,14 +19,53 @@ const faultsArb = fc.array(fc.constantFrom<Fault>('none', 'none', 'none', 'none'
 const NAMES = ['a', 'b', 'c'] as const;
 /** SUPERVISOR_PROP_SCALE=10 runs ten times as many cases (bug hunting). */
 const SCALE = Number(process.env.SUPERVISOR_PROP_SCALE ?? 1);
+/** SUPERVISOR_PROP_RUNS=10000 runs that many sequences in all, shared 4:2:3 like the defaults (200:100:150). */
+const RUNS = Number(process.env.SUPERVISOR_PROP_RUNS ?? 0);
+const runs = (base: number): number => (RUNS > 0 ? Math.max(1, Math.round((RUNS * base) / 450)) : base * SCALE);
+const budget = (base: number): number => 60_000 * Math.max(1, runs(base) / base);
 const STATS = process.env.SUPERVISOR_PROP_STATS === '1';
 /** Replay a failure: SUPERVISOR_PROP_SEED=<seed> SUPERVISOR_PROP_PATH=<path> (from fast-check's report). */
 const replay = (): { seed?: number; path?: string; endOnFailure?: boolean } =>
   process.env.SUPERVISOR_PROP_SEED ? { seed: Number(process.env.SUPERVISOR_PROP_SEED), path: process.env.SUPERVISOR_PROP_PATH, endOnFailure: true } : {};
 const stats: Record<string, number> = {};
 const count = (k: string): void => {
-  if (STATS) stats[k] = (stats[k] ?? 0) + 1;
+  stats[k] = (stats[k] ?? 0) + 1;
 };
+/** The one-line summary printed after the file: a generator that stops producing a situation shows a 0. */
+const totals = { sequences: 0, events: 0, longest: 0 };
+const SITUATIONS = [
+  'crash while draining',
+  'new worker crashed after ready in its roll',
+  'reload during stop',
+  'stale timer',
+  'ready after deadline',
+  'start failure',
+  'config refused',
+  'bake started',
+  'rollback started',
+] as const;
+/** Counts the situations of SITUATIONS one machine step produces. */
+function situations(prev: MachineState, event: MachineEvent, res: StepResult): void {
+  totals.events++;
+  const before = 'workerId' in event ? prev.workers.find((x) => x.id === event.workerId) : undefined;
+  if (event.type === 'worker.exited' && before) {
+    const crashed = (event.code !== null && event.code !== 0) || (event.signal === 'SIGKILL' && !before.killed);
+    if (crashed && before.phase === 'stopping') count('crash while draining');
+    const rolling = prev.groups.find((g) => g.name === before.group)?.rollTarget === before.generation;
+    if (before.phase === 'ready' && before.startedBy !== null && before.startedBy === prev.reload?.id && rolling) {
+      count('new worker crashed after ready in its roll');
+    }
+  }
+  if (event.type === 'reload.request' && prev.daemon === 'stopping') count('reload during stop');
+  if (event.type === 'timer' && !(event.key in prev.timers)) count('stale timer');
+  if (event.type === 'worker.ready' && before && (before.phase !== 'starting' || before.failed)) count('ready after deadline');
+  if (event.type === 'config.failed') count('config refused');
+  for (const e of res.effects) {
+    if (e.type === 'exit' && e.code === 71) count('start failure');
+    if (e.type === 'reload.progress' && e.event.step === 'bake.started') count('bake started');
+    if (e.type === 'reload.progress' && e.event.step === 'rollback.started') count('rollback started');
+  }
+}
 
 // ------------------------------------------------------------------ generators
 
@@ -208,6 +247,7 @@ class Checked {
     const s = res.state;
     const fx = res.effects;
     const where = `after ${JSON.stringify(event).slice(0, 160)}`;
+    situations(prev, event, res);
     if (event.type === 'worker.exited' && event.lingering) count('leader exited, group lingers');
     if (event.type === 'worker.gone') count('lingering group gone');
 
@@ -529,6 +569,7 @@ function run(
   faults: Fault[] = [],
 ): void {
   const c = new Checked(groups, drains, strictReady, faults);
+  const events0 = totals.events;
   try {
     // Get past the start most of the time: a start failure ends the run early (exit 71).
     for (const a of actions) {
@@ -540,6 +581,8 @@ function run(
   } catch (err) {
     c.fail(`threw: ${(err as Error).stack}`);
   }
+  totals.sequences++;
+  totals.longest = Math.max(totals.longest, totals.events - events0);
   for (const r of c.w.finished.values()) count(`reload ${r.state}`);
   count(`exit ${c.w.exitCode}`);
   count(`max workers ${Math.min(10, c.w.effectsOf('spawn').length)}`);
@@ -552,7 +595,11 @@ function run(
 const bootActions: Action[] = [...Array(12)].map(() => ({ t: 'ready' as const, pick: 0 }));
 
 describe('supervisor properties', () => {
-  if (STATS) afterAll(() => console.log(stats));
+  afterAll(() => {
+    const seen = SITUATIONS.map((k) => `${k} ${stats[k] ?? 0}`).join(', ');
+    console.log(`supervisor properties: ${totals.sequences} sequences, ${totals.events} events, longest ${totals.longest} events; ${seen}`);
+    if (STATS) console.log(stats);
+  });
   it('holds its invariants over random event sequences', () => {
     fc.assert(
       fc.property(
@@ -567,9 +614,9 @@ describe('supervisor properties', () => {
           run(groups, drains, [...bootActions, ...actions], quiesce, force, false, [...Array(9).fill('none'), ...faults]);
         },
       ),
-      { numRuns: 200 * SCALE, ...replay() },
+      { numRuns: runs(200), ...replay() },
     );
-  }, 60_000 * SCALE);
+  }, budget(200));
 
   it('holds them when the start itself is disturbed', () => {
     fc.assert(
@@ -583,9 +630,9 @@ describe('supervisor properties', () => {
           run(groups, drains, actions, true, force, false, faults);
         },
       ),
-      { numRuns: 100 * SCALE, ...replay() },
+      { numRuns: runs(100), ...replay() },
     );
-  }, 60_000 * SCALE);
+  }, budget(100));
 
   it('without crashes and with unavailable 0, ready never drops below count during a reload', () => {
     fc.assert(
@@ -597,7 +644,7 @@ describe('supervisor properties', () => {
           run(groups, drains, [...bootActions, ...actions], true, false, true);
         },
       ),
-      { numRuns: 150 * SCALE, ...replay() },
+      { numRuns: runs(150), ...replay() },
     );
-  }, 60_000 * SCALE);
+  }, budget(150));
 });
