@@ -20,6 +20,7 @@ function group(count: number, surge: number, unavailable: number, name = 'web'):
     rollTarget: 2,
     pending: null,
     removing: false,
+    history: [],
   };
 }
 
