@@ -411,8 +411,9 @@ describe('hostile input on the real socket', () => {
     // RSS, a coarse bound: most of the growth measured here (+33..45 MiB) is V8 sizing its heap
     // after bursts of garbage, not data kept (heapUsed after a GC grows ~4 MiB on the first pass:
     // code compiled for the new paths; ~0.1 MiB on the second). With NODE_OPTIONS=
-    // --max-semi-space-size=1 the same run peaks at about +22 MiB.
-    expect(peak - base).toBeLessThan(64 * 1024);
+    // --max-semi-space-size=1 the same run peaks at about +22 MiB. Node 24's V8 sizes its heap
+    // more eagerly: +72.7 MiB seen there, with the heap after GC as flat as on Node 20.
+    expect(peak - base).toBeLessThan(96 * 1024);
     expect(alive(d.pid)).toBe(true);
   });
 });
