@@ -35,15 +35,18 @@ describe('status document', () => {
       configPath: '/etc/smoothd/smoothd.yaml',
     });
     const [g] = st.groups;
-    expect({ ...g, workers: undefined }).toEqual({
+    expect({ ...g, workers: undefined, history: undefined }).toEqual({
       name: 'web',
       reloadable: true,
       generation: 1,
       desired: 2,
       pending: false,
       listen: [{ name: 'http', address: '127.0.0.1:0', bound: '127.0.0.1:41234' }],
+      revision: null,
       workers: undefined,
+      history: undefined,
     });
+    expect(g!.history.map((h) => [h.generation, h.state])).toEqual([[1, 'current']]);
     const pids = w.pids('web');
     expect(g!.workers).toEqual(
       [0, 1].map((slot) => ({
