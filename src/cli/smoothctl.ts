@@ -794,6 +794,16 @@ async function runLogs(ctx: Ctx, cmd: Extract<Command, { name: 'logs' }>): Promi
     return EXIT.OK;
   }
   const call = openRpcCall(ctx.socket, 'logs', params, { onNotification: (method, p) => method === 'log' && print(p) });
+  return followUntilStopped(ctx, call);
+}
+
+/**
+ * Follows a streaming call (`logs -f`, `events`) until Ctrl-C or SIGTERM
+ * (exit 0) or until smoothd closes the connection (it stopped: exit 0 with a
+ * line on stderr).
+ */
+async function followUntilStopped(ctx: Ctx, call: ReturnType<typeof openRpcCall>): Promise<number> {
+  const { io } = ctx;
   let interrupted = false;
   const onSignal = (): void => {
     interrupted = true;
@@ -836,28 +846,7 @@ async function runEvents(ctx: Ctx, cmd: Extract<Command, { name: 'events' }>): P
       io.stdout.write(cmd.json ? `${JSON.stringify(params)}\n` : `${formatEventLine(params as Record<string, unknown>)}\n`);
     },
   });
-  let interrupted = false;
-  const onSignal = (): void => {
-    interrupted = true;
-    call.close();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    await beforeDeadline(ctx, call.result, () => call.close());
-  } catch (err) {
-    if (interrupted) return EXIT.OK;
-    if (err instanceof ConnectionLostError) {
-      io.stderr.write('smoothctl: smoothd closed the connection (it stopped)\n');
-      return EXIT.OK;
-    }
-    throw err;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    call.close();
-  }
-  return EXIT.OK;
+  return followUntilStopped(ctx, call);
 }
 
 function sleep(ms: number): Promise<void> {
