@@ -15,7 +15,7 @@
  * SMOOTHD_GATEWAY_MIN_SENT=0.95 it also requires that share of the scheduled
  * messages to be sent; that is off by default because on a shared 2-core
  * machine (load 10-12 from other test runs) runs reached 92.5-100%: the
- * clients' own timers starve there, not the gateway.
+ * machine is oversubscribed and every process of the run waits for a core.
  * SMOOTHD_GATEWAY_CPU_PROF=DIR runs the gateway with `node --cpu-prof` into DIR.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
