@@ -347,6 +347,21 @@ describe('examples/gateway: a reloadable: false WebSocket gateway in front of ro
     expect(late.length).toBeGreaterThan(0);
     expect(new Set(late)).toEqual(new Set([RELOADS + 1]));
     expect(await daemon.workerPids('gateway')).toEqual([gateway]);
+    // The business workers count their answers for smoothd without HTTP: the
+    // newest generation's counter reaches exactly the answers it gave.
+    const newest = byGeneration.get(RELOADS + 1) ?? 0;
+    const counted = (text: string): number | null => {
+      const m = new RegExp(`^smoothd_worker_requests_total\\{group="business",generation="${RELOADS + 1}"\\} (\\d+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : null;
+    };
+    let lastCount: number | null = null;
+    await waitFor(`smoothctl metrics to count ${newest} answers of business generation ${RELOADS + 1}`, async () => {
+      const metrics = await smoothctl(daemon!.socket, ['metrics']);
+      lastCount = counted(metrics.stdout);
+      return lastCount === newest;
+    }, 5000, 200).catch((err: Error) => {
+      throw new Error(`${err.message} (last count: ${lastCount})`);
+    });
 
     // Phase 2: a reload aimed at the gateway leaves it alone.
     const skip = await smoothctl(daemon.socket, ['reload', '--group', 'gateway', '--json']);
