@@ -224,15 +224,17 @@ function fail(call, error) {
 const sweep = setInterval(() => {
   const oldest = Date.now() - TIMEOUT_MS;
   const message = `the business group did not answer: ETIMEDOUT no answer within ${TIMEOUT_MS} ms`;
+  const fresh = (call) => (call.at > oldest ? true : (fail(call, message), false));
   for (const up of upstreams) {
     for (const [n, call] of up.written) {
       if (call.at > oldest) break;
       up.written.delete(n);
       fail(call, message);
     }
+    up.unsent = up.unsent.filter(fresh);
     up.endIfDone();
   }
-  waiting = waiting.filter((call) => (call.at > oldest ? true : (fail(call, message), false)));
+  waiting = waiting.filter(fresh);
 }, 1000);
 sweep.unref();
 
