@@ -14,7 +14,7 @@
  * full. The test prints offered vs sent and served, and the latencies. With
  * SMOOTHD_GATEWAY_MIN_SENT=0.95 it also requires that share of the scheduled
  * messages to be sent; that is off by default because on a shared 2-core
- * machine (load 9-15 from other test runs) runs reached 83-100%: the
+ * machine (load 9-15 from other test runs) runs reached 82-100%: the
  * machine is oversubscribed and every process of the run waits for a core.
  * SMOOTHD_GATEWAY_CPU_PROF=DIR runs the gateway with `node --cpu-prof` into DIR.
  */
