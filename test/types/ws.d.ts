@@ -8,7 +8,15 @@ declare module 'ws' {
     static readonly OPEN: 1;
     static readonly CLOSING: 2;
     static readonly CLOSED: 3;
-    constructor(address: string);
+    constructor(
+      address: string,
+      options?: {
+        /** Fills the 4-byte mask of each frame the client sends (default: random bytes). */
+        generateMask?: (mask: Buffer) => void;
+        /** Skip the UTF-8 check of text messages received. */
+        skipUTF8Validation?: boolean;
+      },
+    );
     readonly readyState: 0 | 1 | 2 | 3;
     send(data: string, cb?: (err?: Error) => void): void;
     close(code?: number, reason?: string): void;
