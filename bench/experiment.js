@@ -62,6 +62,8 @@ export function trialFigures(closed, open) {
     openWindowRatio: open.inWindowP99Ratio,
     openServedRatio: open.servedRatio,
     openFailed: open.failed,
+    /** By kind (unsent = still queued in the generator: the server did not keep up); not summarized. */
+    openFailures: open.failures,
   };
 }
 
