@@ -2,6 +2,7 @@
 // The zero-downtime benchmark of smoothd (`npm run bench`; README "Measured numbers").
 //
 //   node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS]
+//   node bench/run.js --experiment bootnice|closespread [--trials N]   (A/B, bench/experiment.js)
 //   (or BENCH_QUICK=1, BENCH_RELOADS=N, BENCH_CONNECTIONS=N, BENCH_INTERVAL=S)
 //
 // For keep-alive off and on: starts the compiled smoothd with the example app
@@ -25,6 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { renderChart } from './chart.js';
+import { applyVariant, EXPERIMENTS, summarize, summaryText, trialFigures, trialPlan } from './experiment.js';
 import { readRecords } from './load.js';
 import { alive, exited, forkTracked, installCleanup, spawnTracked, stopAll, stopPid, track } from './procs.js';
 import { buckets, childTicks, cpuTicks, KIND_NAMES, machineTicks, percentile, procKb, reloadOverhead, sortedCopy, spread, windowStats } from './stats.js';
@@ -59,6 +61,8 @@ function parseOptions(argv, env) {
     surge: env.BENCH_SURGE ? Number(env.BENCH_SURGE) : null,
     openRate: env.BENCH_OPEN_RATE ? Number(env.BENCH_OPEN_RATE) : null,
     only: env.BENCH_ONLY ? parsePhases(env.BENCH_ONLY, 'BENCH_ONLY') : null,
+    experiment: null,
+    trials: 3,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -75,16 +79,21 @@ function parseOptions(argv, env) {
     else if (flag === '--surge') o.surge = Math.round(value());
     else if (flag === '--open-rate') o.openRate = Math.round(value());
     else if (flag === '--only') o.only = parsePhases(inline ?? argv[++i], '--only');
+    else if (flag === '--experiment') o.experiment = inline ?? argv[++i];
+    else if (flag === '--trials') o.trials = Math.round(value());
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write('usage: node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS] [--surge N] [--only closed,open,memory] [--open-rate RPS]\n');
+      process.stdout.write('usage: node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS] [--surge N] [--only closed,open,memory] [--open-rate RPS] [--experiment bootnice|closespread [--trials N]]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
-  const plan = o.quick
+  if (o.experiment !== null) trialPlan(o.experiment, 1); // refuses an unknown name
+  const plan = o.experiment !== null && !o.quick
+    ? { warmupS: 2, steadyS: 6, reloads: 4, tailS: 1.5, clusterSteadyS: 0, statusN: 0 }
+    : o.quick
     ? { warmupS: 1, steadyS: 3, reloads: 3, tailS: 1.5, clusterSteadyS: 3, statusN: 6 }
     : { warmupS: 3, steadyS: 15, reloads: 10, tailS: 3, clusterSteadyS: 15, statusN: 30 };
   if (o.reloads !== null) plan.reloads = o.reloads;
-  return { ...o, ...plan, full: !o.quick && plan.reloads >= 10 && o.connections >= 64 && o.interval === 3 && o.surge === null && o.only === null && o.openRate === null };
+  return { ...o, ...plan, full: !o.quick && plan.reloads >= 10 && o.connections >= 64 && o.interval === 3 && o.surge === null && o.only === null && o.openRate === null && o.experiment === null };
 }
 
 const PHASES = ['closed', 'open', 'memory'];
@@ -206,6 +215,8 @@ function run(name, file, args, opts = {}) {
 }
 
 let surgeOverride = null;
+/** An experiment variant's change to the example's group (bench/experiment.js). */
+let groupOverride = {};
 
 function exampleConfig(port, count) {
   const doc = YAML.parse(fs.readFileSync(path.join(EXAMPLE, 'smoothd.yaml'), 'utf8'));
@@ -215,7 +226,8 @@ function exampleConfig(port, count) {
   // The example's own settings (readiness, timeouts, rolling policy) are kept;
   // only where it listens, its folder and the number of workers change.
   const rolling = surgeOverride === null ? g.rolling : { ...(g.rolling ?? {}), surge: surgeOverride };
-  return { ...doc, groups: { [name]: { ...g, cwd: EXAMPLE, listen: [`127.0.0.1:${port}`], count, ...(rolling ? { rolling } : {}) } } };
+  const group = applyVariant({ ...g, cwd: EXAMPLE, listen: [`127.0.0.1:${port}`], count, ...(rolling ? { rolling } : {}) }, groupOverride);
+  return { ...doc, groups: { [name]: group } };
 }
 
 // ---------------------------------------------------------------- smoothd
@@ -831,6 +843,7 @@ async function main() {
   if (load0 > 1.5) log(`warning: load average ${load0.toFixed(1)} on ${os.cpus().length} cores before the run: other processes compete for the CPU and the numbers will be noisy`);
   log(`${opts.quick ? 'quick' : 'full'} run: ${opts.connections} connections, ${opts.reloads} reloads every ${opts.interval} s, steady ${opts.steadyS} s`);
   try {
+    if (opts.experiment !== null) return await experimentRun(tmp, opts);
     const want = (phase) => opts.only === null || opts.only.includes(phase);
     let modes = null;
     let cluster = null;
@@ -910,6 +923,40 @@ async function main() {
     await stopAll();
     cleanupTmp();
   }
+}
+
+/**
+ * `--experiment NAME`: trials of the option off and on, interleaved (A B A B
+ * ...), each a closed-loop run at saturation and an open-loop run at half of
+ * the capacity that trial measured; prints medians and ranges, writes
+ * bench/out/experiment-NAME.json.
+ */
+async function experimentRun(tmp, opts) {
+  const e = EXPERIMENTS[opts.experiment];
+  const plan = trialPlan(opts.experiment, opts.trials);
+  log(`experiment ${opts.experiment}: ${e.title}; ${plan.length} trials (${opts.connections} connections, ${opts.reloads} reloads every ${opts.interval} s, steady ${opts.steadyS} s)`);
+  const results = [];
+  for (const [i, t] of plan.entries()) {
+    groupOverride = e.variants[t.variant];
+    log(`trial ${i + 1}/${plan.length}: ${t.variant}, keep-alive ${t.keepAlive ? 'on' : 'off'}`);
+    const closed = await smoothdRun(tmp, opts, t.keepAlive);
+    const open = await openLoopRun(tmp, opts, t.keepAlive, closed.steady.rps);
+    results.push({ ...t, figures: trialFigures(closed, open), loadAverage: round(os.loadavg()[0], 2) });
+  }
+  groupOverride = {};
+  const summary = summarize(results);
+  const text = summaryText(summary);
+  const mc = machine();
+  process.stdout.write(`
+experiment ${opts.experiment}: ${e.title}
+${mc.cpus} cores, Node ${mc.node}; examples/hello, 4 workers; per trial ${opts.steadyS} s steady + ${opts.reloads} reloads every ${opts.interval} s
+
+${text}
+`);
+  fs.writeFileSync(path.join(OUT, `experiment-${opts.experiment}.json`), `${JSON.stringify({ experiment: opts.experiment, title: e.title, at: new Date().toISOString(), machine: mc, options: { connections: opts.connections, reloads: opts.reloads, intervalS: opts.interval, steadyS: opts.steadyS, trials: opts.trials }, summary, results }, null, 2)}
+`);
+  log(`wrote bench/out/experiment-${opts.experiment}.json`);
+  return 0;
 }
 
 let cleanupTmp = () => undefined;

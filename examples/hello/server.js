@@ -5,13 +5,20 @@
 //   on its own:     node examples/hello/server.js   (listens on $PORT or 3000)
 //
 // Env: HELLO_DELAY_MS delays every answer (default 0), handy for watching a
-// reload drain in-flight requests; RELEASE names the code release.
+// reload drain in-flight requests; HELLO_CLOSE_SPREAD_MS spreads the drain's
+// Connection: close answers over that window (closeSpreadMs, default 0);
+// RELEASE names the code release.
 import http from 'node:http';
 import { listen } from 'smoothd/worker';
 
 const delayMs = Number(process.env.HELLO_DELAY_MS ?? 0);
 if (!Number.isFinite(delayMs) || delayMs < 0) {
   throw new Error(`HELLO_DELAY_MS must be a number of milliseconds, got ${JSON.stringify(process.env.HELLO_DELAY_MS)}`);
+}
+
+const closeSpreadMs = Number(process.env.HELLO_CLOSE_SPREAD_MS ?? 0);
+if (!Number.isFinite(closeSpreadMs) || closeSpreadMs < 0) {
+  throw new Error(`HELLO_CLOSE_SPREAD_MS must be a number of milliseconds, got ${JSON.stringify(process.env.HELLO_CLOSE_SPREAD_MS)}`);
 }
 
 const id = process.env.SMOOTHD_WORKER_ID ?? '-';
@@ -32,6 +39,7 @@ const { fd, name, address } = await listen(server, {
   // Stay below stopTimeout in smoothd.yaml, so the worker ends a stuck drain
   // itself before smoothd has to SIGKILL it.
   drainTimeoutMs: 8000,
+  closeSpreadMs,
 });
 const where = fd === null ? `${address.address}:${address.port}` : `inherited fd ${fd} (${name})`;
 console.log(`worker ${id} pid ${process.pid} listening on ${where}`);

@@ -48,7 +48,11 @@ export const DEFAULTS = {
   onFailure: 'rollback' as OnFailure,
   history: 5,
   compileCache: true,
+  bootNice: 0,
 } as const;
+
+/** Highest `bootNice`: Linux nice values end at 19. */
+export const MAX_BOOT_NICE = 19;
 
 export const MAX_HISTORY = 100;
 
@@ -97,6 +101,7 @@ const GROUP_KEYS = [
   'onFailure',
   'history',
   'compileCache',
+  'bootNice',
   'logs',
 ];
 const VERIFY_KEYS = ['bake', 'maxErrorRate', 'minRequests', 'watch'];
@@ -356,6 +361,10 @@ function readGroup(reader: Reader, name: string, body: unknown, path: string): G
   const listen = readListen(reader, name, get('listen'), at('listen'));
   const reloadable = readBoolean(reader, get('reloadable'), at('reloadable'), DEFAULTS.reloadable);
   const compileCache = readBoolean(reader, get('compileCache'), at('compileCache'), DEFAULTS.compileCache);
+  const bootNice =
+    get('bootNice') === undefined
+      ? DEFAULTS.bootNice
+      : reader.integer(get('bootNice'), at('bootNice'), 0, MAX_BOOT_NICE, ' (nice levels added while a worker boots; 0 = off)');
   const ready = readReady(reader, get('ready'), at('ready'));
   const readyTimeoutMs = optionalDuration(reader, get('readyTimeout'), at('readyTimeout'), 1, DEFAULTS.readyTimeoutMs);
   const stopSignal = readStopSignal(reader, get('stopSignal'), at('stopSignal'));
@@ -428,6 +437,7 @@ function readGroup(reader: Reader, name: string, body: unknown, path: string): G
     onFailure: onFailure ?? DEFAULTS.onFailure,
     history: history ?? DEFAULTS.history,
     compileCache,
+    bootNice: bootNice ?? DEFAULTS.bootNice,
     logs,
   };
 }

@@ -81,6 +81,11 @@ export interface GroupConfig {
    * uses it, older Nodes ignore it). Absent means true; `compileCache: false` turns it off.
    */
   compileCache?: boolean;
+  /**
+   * Nice levels added to every thread of a new worker until it is ready, then
+   * taken back (src/runtime/boot-nice.ts). Absent or 0: off.
+   */
+  bootNice?: number;
   /** The ring of the workers' last output lines (`smoothctl logs`); absent = the defaults. */
   logs?: LogLimits;
 }

@@ -19,6 +19,7 @@ import { startWorker, type RunningWorker } from './spawn.js';
 import { LingeringGroups } from './procgroup.js';
 import { WorkerNotifySockets, workerOwner } from './notify-socket.js';
 import { StatusCoalescer } from './status-coalescer.js';
+import { BootPriority } from './boot-nice.js';
 
 export interface Clock {
   now(): number;
@@ -150,6 +151,8 @@ export class Runtime {
   private readonly notifySockets: WorkerNotifySockets;
   /** Process groups whose leader exited while other members live on (DESIGN §13). */
   private readonly lingering = new LingeringGroups({ onGone: (workerId) => this.dispatch({ type: 'worker.gone', workerId }) });
+  /** Workers started at boot priority (`bootNice`) until they are ready. */
+  private readonly bootPriority: BootPriority;
   private processed = 0;
   private readonly step: typeof step;
   private readonly statuses: StatusCoalescer;
@@ -159,6 +162,7 @@ export class Runtime {
     this.step = opts.step ?? step;
     this.statuses = new StatusCoalescer((workerId, text) => this.dispatch({ type: 'worker.status', workerId, text }), this.clock);
     this.log = opts.logger;
+    this.bootPriority = new BootPriority(this.log);
     this.state = initialState(opts.config, opts.specs, { platform: opts.platform ?? process.platform, now: this.clock.now() });
     this.exited = new Promise((r) => (this.exitResolve = r));
     this.ready = new Promise((r) => (this.readyResolve = r));
@@ -271,6 +275,7 @@ export class Runtime {
         }
         this.state = result.state;
         this.processed += 1;
+        this.restoreBootPriority();
         for (const observe of this.opts.observers ?? []) {
           try {
             observe(prev, ev, result.state, result.effects, now);
@@ -290,6 +295,17 @@ export class Runtime {
       this.opts.onSettled?.(this.state);
     } finally {
       this.busy = false;
+    }
+  }
+
+  /** A worker at boot priority that is no longer starting (ready, or stopped before) gets its normal priority back. */
+  private restoreBootPriority(): void {
+    const pending = this.bootPriority.pending;
+    if (pending.length === 0) return;
+    for (const id of pending) {
+      const w = this.state.workers.find((x) => x.id === id);
+      if (!w) this.bootPriority.forget(id);
+      else if (w.phase !== 'starting') this.bootPriority.restore(id);
     }
   }
 
@@ -454,6 +470,7 @@ export class Runtime {
         },
         onExit: (code, signal, stderrTail) => {
           this.procs.delete(id);
+          this.bootPriority.forget(id);
           notify?.close();
           // The leader's pid is its process group's id; other members may live on.
           const lingering = running instanceof Error ? false : this.lingering.leaderExited(id, running.pid);
@@ -468,6 +485,7 @@ export class Runtime {
       return;
     }
     this.procs.set(id, running);
+    this.bootPriority.lower(id, running.pid, e.group, e.spec.bootNice ?? 0);
     this.queue.push({ type: 'worker.spawned', workerId: id, pid: running.pid });
   }
 

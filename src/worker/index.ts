@@ -66,6 +66,9 @@
  * 2. HTTP/1: every response whose headers are not sent yet — in flight or
  *    started later — goes out with `Connection: close`, so keep-alive clients
  *    reconnect to another worker and Node closes the connection after it.
+ *    With `closeSpreadMs` each connection starts doing so at its own random
+ *    point of that window (answering keep-alive before it), so the clients do
+ *    not all reconnect onto the new workers at the same moment.
  *    A connection idle since before the drain, or that goes idle without such
  *    a response, is closed once it has been idle for `idleGraceMs` (1 s) and
  *    has received no byte meanwhile: closing an idle keep-alive connection at
@@ -113,6 +116,14 @@ export interface ListenOptions {
   signals?: NodeJS.Signals[];
   /** How long a connection must have been idle during a drain before it is closed; default 1000 ms. */
   idleGraceMs?: number;
+  /**
+   * Spread the `Connection: close` answers of a drain over this window instead
+   * of sending them all at once: each HTTP/1 connection gets its own random
+   * point of the window, answers keep-alive before it and `Connection: close`
+   * after it (like HAProxy's close-spread-time). Bounded by drainTimeoutMs minus
+   * idleGraceMs, so the drain still ends on its own. Default 0 (all at once).
+   */
+  closeSpreadMs?: number;
   /** Upper bound of the drain; then remaining connections are destroyed; default 25000 ms. */
   drainTimeoutMs?: number;
   /** Exit the process when the drain ends (0, or 1 after a timeout or a failing hook); default true. */
@@ -314,6 +325,8 @@ interface Conn {
   idleSince: number;
   /** socket.bytesRead when it went idle: more means a request is arriving. */
   bytesAtIdle: number;
+  /** During a drain: from this moment on (performance.now()) its responses carry Connection: close. */
+  closeAt: number;
   timer: NodeJS.Timeout | null;
 }
 
@@ -388,6 +401,8 @@ function createDrainer(server: net.Server, options: ListenOptions, entry: Entry,
   const tls = isTls(server);
   const idleGraceMs = options.idleGraceMs ?? DEFAULT_IDLE_GRACE_MS;
   const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  // The last close must leave room for the idle grace before the drain timeout.
+  const closeSpreadMs = Math.max(0, Math.min(options.closeSpreadMs ?? 0, drainTimeoutMs - idleGraceMs));
 
   const raw = new Set<net.Socket>(); // every accepted connection
   const conns = new Map<net.Socket, Conn>(); // HTTP/1 connections (the TLS socket for https)
@@ -404,7 +419,7 @@ function createDrainer(server: net.Server, options: ListenOptions, entry: Entry,
 
   function scheduleIdleClose(conn: Conn): void {
     if (!draining || finishing || conn.timer || conn.inflight > 0) return;
-    const at = Math.max(conn.idleSince, startedAt) + idleGraceMs;
+    const at = Math.max(conn.closeAt, Math.max(conn.idleSince, startedAt) + idleGraceMs);
     conn.timer = setTimeout(() => {
       conn.timer = null;
       if (conn.inflight > 0 || isUpgraded(conn.socket)) return;
@@ -420,8 +435,13 @@ function createDrainer(server: net.Server, options: ListenOptions, entry: Entry,
     conn.timer.unref();
   }
 
+  /** A random point of the close-spread window (the drain's start when there is none). */
+  function closeAtOf(): number {
+    return startedAt + (closeSpreadMs > 0 ? Math.random() * closeSpreadMs : 0);
+  }
+
   function trackConn(socket: net.Socket): Conn {
-    const conn: Conn = { socket, inflight: 0, idleSince: now(), bytesAtIdle: socket.bytesRead, timer: null };
+    const conn: Conn = { socket, inflight: 0, idleSince: now(), bytesAtIdle: socket.bytesRead, closeAt: draining ? closeAtOf() : 0, timer: null };
     conns.set(socket, conn);
     socket.once('close', () => {
       if (conn.timer) clearTimeout(conn.timer);
@@ -455,7 +475,7 @@ function createDrainer(server: net.Server, options: ListenOptions, entry: Entry,
     }
     const writeHead = res.writeHead;
     res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-      if ((draining || shouldShed()) && !this.headersSent) args = closeHeaders(this, args);
+      if (((draining && now() >= conn.closeAt) || shouldShed()) && !this.headersSent) args = closeHeaders(this, args);
       return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as ServerResponse['writeHead'];
     let done = false;
@@ -572,7 +592,10 @@ function createDrainer(server: net.Server, options: ListenOptions, entry: Entry,
         }
       })();
     }
-    for (const conn of conns.values()) scheduleIdleClose(conn);
+    for (const conn of conns.values()) {
+      conn.closeAt = closeAtOf();
+      scheduleIdleClose(conn);
+    }
     for (const session of sessions) session.close();
     timeout = setTimeout(forceClose, drainTimeoutMs);
     timeout.unref();

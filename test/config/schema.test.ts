@@ -57,6 +57,7 @@ describe('validateConfig: defaults', () => {
         onFailure: 'rollback',
         history: 5,
         compileCache: true,
+        bootNice: 0,
         logs: { lines: 1000, bytes: 1048576 },
       },
     ]);
@@ -258,6 +259,20 @@ describe('validateConfig: errors name the path, the value and what is allowed', 
 
     it('accepts 1 and 1024', () => {
       expect(web({ count: 1024 }).count).toBe(1024);
+    });
+  });
+
+  describe('bootNice', () => {
+    it('accepts 0 (off) to 19', () => {
+      expect(web({ bootNice: 10 }).bootNice).toBe(10);
+      expect(web({ bootNice: 0 }).bootNice).toBe(0);
+      expect(web({ bootNice: 19 }).bootNice).toBe(19);
+    });
+
+    it.each([-1, 20, 2.5, '10', true])('refuses %j with the range and what it means', (bootNice) => {
+      const issue = issueFor({ bootNice });
+      expect(issue.path).toBe('groups.web.bootNice');
+      expect(issue.message).toMatch(/expected a whole number from 0 to 19 \(nice levels added while a worker boots; 0 = off\)/);
     });
   });
 

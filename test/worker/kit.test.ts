@@ -569,6 +569,94 @@ describe('smoothd/worker: the drain', () => {
     expect((await w.exit).code).toBe(0);
   });
 
+  /**
+   * `clients` keep-alive connections each send a request every 10 ms until the
+   * worker answers one with Connection: close; returns when each got it, in ms
+   * after `since`, and how many requests failed.
+   */
+  async function untilClosed(port: number, clients: number, start: () => number): Promise<{ closes: number[]; failed: number; ok: number }> {
+    const conns = await Promise.all(Array.from({ length: clients }, () => rawConnect(port)));
+    for (const c of conns) expect((await c.request('/')).headers.connection).toBe('keep-alive');
+    const since = start();
+    let failed = 0;
+    let ok = 0;
+    const closes = await Promise.all(
+      conns.map(async (c) => {
+        for (;;) {
+          try {
+            const res = await c.request('/');
+            if (res.status === 200) ok++;
+            else failed++;
+            if (res.headers.connection === 'close') return performance.now() - since;
+          } catch {
+            failed++;
+            return Number.NaN;
+          }
+          await delay(10);
+        }
+      }),
+    );
+    return { closes, failed, ok };
+  }
+
+  it('closeSpreadMs spreads the Connection: close answers over the window; the drain still ends in its bound, nothing fails', async () => {
+    const SPREAD = 2000;
+    const DRAIN_TIMEOUT = 5000;
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd], env: { APP_CLOSE_SPREAD_MS: String(SPREAD), APP_DRAIN_TIMEOUT_MS: String(DRAIN_TIMEOUT) } });
+    await w.ready;
+    let signalledAt = 0;
+    const { closes, failed, ok } = await untilClosed(sock.port, 20, () => {
+      signalledAt = performance.now();
+      w.child.kill('SIGTERM');
+      return signalledAt;
+    });
+    expect(failed).toBe(0);
+    expect(ok).toBeGreaterThan(20);
+    const sorted = [...closes].sort((a, b) => a - b);
+    // 20 points drawn uniformly over 2 s: their range is under 1 s with a chance of ~4e-5.
+    expect(sorted[sorted.length - 1]! - sorted[0]!, `close answers at ${sorted.map(Math.round).join(', ')} ms`).toBeGreaterThan(SPREAD / 2);
+    // Each close comes at its point of the window: one request (10 ms apart) after it, plus a loaded machine's delay.
+    expect(sorted[sorted.length - 1]!).toBeLessThan(SPREAD + 500);
+    const exit = await w.exit;
+    expect(exit.code).toBe(0);
+    expect(exit.at - signalledAt).toBeLessThan(DRAIN_TIMEOUT);
+    expect(await w.waitEvent('drained')).toMatchObject({ timedOut: false, destroyed: 0 });
+  });
+
+  it('a closeSpreadMs longer than the drain is cut to drainTimeoutMs - idleGraceMs: the drain still ends by itself', async () => {
+    const DRAIN_TIMEOUT = 3000;
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd], env: { APP_CLOSE_SPREAD_MS: '60000', APP_DRAIN_TIMEOUT_MS: String(DRAIN_TIMEOUT) } });
+    await w.ready;
+    let signalledAt = 0;
+    const { closes, failed } = await untilClosed(sock.port, 10, () => {
+      signalledAt = performance.now();
+      w.child.kill('SIGTERM');
+      return signalledAt;
+    });
+    expect(failed).toBe(0);
+    expect(Math.max(...closes)).toBeLessThan(DRAIN_TIMEOUT - 1000 + 500);
+    const exit = await w.exit;
+    expect(exit.code).toBe(0);
+    expect(exit.at - signalledAt).toBeLessThan(DRAIN_TIMEOUT);
+    expect(await w.waitEvent('drained')).toMatchObject({ timedOut: false, destroyed: 0 });
+  });
+
+  it('without closeSpreadMs every keep-alive client gets Connection: close at once', async () => {
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd] });
+    await w.ready;
+    const { closes, failed } = await untilClosed(sock.port, 20, () => {
+      const at = performance.now();
+      w.child.kill('SIGTERM');
+      return at;
+    });
+    expect(failed).toBe(0);
+    expect(Math.max(...closes), `close answers at ${closes.map(Math.round).join(', ')} ms`).toBeLessThan(500);
+    expect((await w.exit).code).toBe(0);
+  });
+
   it('answers a connection accepted just before the drain whose request arrives after it (DESIGN §9)', async () => {
     const sock = bindSocket();
     const w = startWorker({ fds: [sock.fd], env: { APP_LOG_CONNECTIONS: '1' } });

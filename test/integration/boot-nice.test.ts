@@ -1,0 +1,111 @@
+/**
+ * `bootNice` with real processes: every thread of a booting worker (also one
+ * created after spawn) runs at the boot priority, read from
+ * /proc/PID/task/TID/stat, and gets the normal priority back once the worker
+ * is ready. An smoothd that could not restore it does not lower it at all.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { threadNice, threadsOf } from '../../src/runtime/boot-nice.js';
+import { FIXTURES, alive, killAll, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+
+const APP = path.join(FIXTURES, 'slow-boot.mjs');
+let daemon: Daemon | null = null;
+
+afterEach(async () => {
+  if (daemon && alive(daemon.pid)) {
+    daemon.proc.kill('SIGTERM');
+    await Promise.race([daemon.exit, new Promise((r) => setTimeout(r, 5000))]);
+  }
+  daemon = null;
+  killAll();
+});
+
+const config = (bootNice: number): string => `groups:
+  web:
+    command: [node, ${APP}]
+    count: 2
+    ready: ipc
+    bootNice: ${bootNice}
+`;
+
+/** Nice value of each thread of `pid`. */
+function nices(pid: number): Map<number, number | null> {
+  return new Map(threadsOf(pid).map((tid) => [tid, threadNice(pid, tid)]));
+}
+
+/** Waits for the worker's "booted" line: its late worker thread exists by then. */
+async function booted(d: Daemon, pid: number): Promise<number> {
+  const line = await waitFor(`worker ${pid} to print "booted"`, () =>
+    d.logs.find((l) => l.pid === pid && typeof l.msg === 'string' && l.msg.startsWith('booted ')),
+  );
+  return Number(/thread=(\d+)/.exec(String(line.msg))![1]);
+}
+
+/** The pids of the first `n` workers smoothd logged as started (the control socket opens only once smoothd is running). */
+async function startedWorkers(d: Daemon, n: number): Promise<number[]> {
+  const pids = await waitFor(`${n} started workers`, () => {
+    const started = d.logs.filter((l) => l.msg === 'worker started').map((l) => l.pid as number);
+    return started.length >= n ? started.slice(0, n) : null;
+  });
+  pids.forEach(track);
+  return pids;
+}
+
+const readyLogged = (d: Daemon, pid: number): boolean => d.logs.some((l) => l.msg === 'worker ready' && l.pid === pid);
+
+describe('bootNice', () => {
+  it('a booting worker runs every thread at the boot priority and gets the normal one back once ready', async () => {
+    daemon = await startDaemon(config(10), { waitReady: false });
+    const d = daemon;
+    const pids = await startedWorkers(d, 2);
+    for (const pid of pids) {
+      const late = await booted(d, pid);
+      const before = nices(pid);
+      expect(before.size, `threads of ${pid}`).toBeGreaterThan(3); // main, V8 platform, libuv, the worker thread
+      expect(before.has(late), `the worker thread ${late} is listed`).toBe(true);
+      expect([...before.values()], `nice of every thread of booting worker ${pid}`).toEqual([...before.keys()].map(() => 10));
+    }
+    // The first becomes ready; the second is still booting and keeps its priority.
+    process.kill(pids[0]!, 'SIGUSR2');
+    await waitFor(`worker ${pids[0]} ready`, () => readyLogged(d, pids[0]!));
+    const restored = nices(pids[0]!);
+    expect([...restored.values()], `nice of every thread of ready worker ${pids[0]}`).toEqual([...restored.keys()].map(() => 0));
+    expect([...nices(pids[1]!).values()].every((n) => n === 10), 'the worker still booting').toBe(true);
+    process.kill(pids[1]!, 'SIGUSR2');
+    await waitFor('every worker ready', () => d.logs.some((l) => l.msg === 'every worker is ready'));
+    const second = nices(pids[1]!);
+    expect([...second.values()]).toEqual([...second.keys()].map(() => 0));
+  });
+
+  it('bootNice: 0 leaves the priority alone', async () => {
+    daemon = await startDaemon(config(0), { waitReady: false });
+    const [pid] = await startedWorkers(daemon, 2);
+    await booted(daemon, pid!);
+    expect([...nices(pid!).values()].every((n) => n === 0)).toBe(true);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('an unprivileged smoothd, which could not give the priority back, does not lower it and warns once', async () => {
+    const dir = tempDir();
+    fs.chownSync(dir, 65534, 65534); // nobody's own folder, as the control socket's folder must be
+    fs.chmodSync(dir, 0o755);
+    daemon = await startDaemon(config(10), {
+      dir,
+      waitReady: false,
+      wrap: ['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '--'],
+    });
+    const d = daemon;
+    const pids = await startedWorkers(d, 2);
+    for (const pid of pids) {
+      await booted(d, pid);
+      expect([...nices(pid).values()].every((n) => n === 0), `threads of ${pid}`).toBe(true);
+    }
+    const warnings = d.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('bootNice is not applied'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ group: 'web', bootNice: 10, nice: 0 });
+    expect(String(warnings[0]!.msg)).toContain('LimitNICE=20');
+    for (const pid of pids) process.kill(pid, 'SIGUSR2');
+    await waitFor('every worker ready', () => d.logs.some((l) => l.msg === 'every worker is ready'));
+  });
+});
