@@ -121,6 +121,13 @@ describe('metrics after one reload under load', () => {
     // status.reloads: the report, newest first.
     const s = await d.status();
     expect(s.reloads.map((x: { state: string }) => x.state)).toEqual(['succeeded']);
+    // The per-generation series are exactly the generations of the group's status history.
+    const gens = (name: string): number[] =>
+      text.split('\n').filter((l) => l.startsWith(`${name}{group="web",`)).map((l) => Number(/generation="(\d+)"/.exec(l)![1])).sort((a, b) => a - b);
+    const hist = s.groups[0].history.map((h: { generation: number }) => h.generation).sort((a: number, b: number) => a - b);
+    expect(hist).toEqual([1, 2]);
+    expect(gens('smoothd_worker_requests_total')).toEqual(hist);
+    expect(gens('smoothd_worker_errors_total')).toEqual(hist);
 
     const check = promtool(text);
     if (check === null) console.log('SKIPPED promtool check: promtool is not installed (Debian: apt-get install --no-install-recommends prometheus)');
