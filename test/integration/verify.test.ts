@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { get, killAll, smoothctl, startDaemon, startLoad, tempDir, type Daemon, type Load } from './harness.js';
+import { get, killAll, smoothctl, startDaemon, startLoad, tempDir, waitFor, type Daemon, type Load } from './harness.js';
 import { config, group, release } from './releases.js';
 
 const daemons: Daemon[] = [];
@@ -57,11 +57,13 @@ describe('a release that answers 500 once ready', () => {
       release(dir, 'v2', { 'status.txt': '500' });
       const load = startLoad(port, { concurrency: 16, keepAlive });
       loads.push(load);
-      await new Promise((r) => setTimeout(r, 300));
+      await waitFor('responses of v1 before the reload', () => load.ok > 50);
       const t0 = Date.now();
       const r = await smoothctl(d.socket, ['reload', '--json']);
       const took = Date.now() - t0;
-      await new Promise((r) => setTimeout(r, 300));
+      // Some more responses from the generation rolled back to, before the load stops.
+      const okAtEnd = load.ok;
+      await waitFor('responses after the rollback', () => load.ok > okAtEnd + 50);
       await load.stop();
       const report = JSON.parse(r.stdout);
       const served = load.ok + (load.errors.get('HTTP 500') ?? 0);
@@ -136,9 +138,14 @@ describe('a release that crashes a few seconds after ready', () => {
     expect(JSON.parse(ok.stdout).durationMs).toBeGreaterThanOrEqual(6000);
     const s = await d.status();
     expect(s.groups[0].generation).toBe(3); // generation 2 is never reused
-    process.kill(s.groups[0].workers[0].pid, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 1500));
-    const after = await d.status();
+    const killed = s.groups[0].workers[0].pid;
+    process.kill(killed, 'SIGKILL');
+    // The slot's restart is ready again: three ready workers, none of them the killed one.
+    const after = await waitFor('the killed worker restarted and ready', async () => {
+      const st = await d.status();
+      const ws = st.groups[0].workers as { pid: number; state: string }[];
+      return ws.length === 3 && ws.every((w) => w.state === 'ready' && w.pid !== killed) ? st : null;
+    }, 15_000);
     expect(after.reload.id).toBe(2);
     expect(after.groups[0].workers.map((w: { generation: number }) => w.generation)).toEqual([3, 3, 3]);
   }, 90_000);
