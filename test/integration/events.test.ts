@@ -8,18 +8,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, killAll, rpc, SMOOTHCTL, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { adopt, cleanup, type Daemon, FIXTURES, rpc, smoothctl, SMOOTHCTL, startDaemon, tempDir, waitFor } from './harness.js';
 
-const daemons: Daemon[] = [];
-const followers: ChildProcess[] = [];
-afterEach(async () => {
-  for (const f of followers.splice(0)) if (f.exitCode === null && f.signalCode === null && f.pid) process.kill(f.pid, 'SIGKILL');
-  for (const d of daemons.splice(0)) {
-    d.proc.kill('SIGTERM');
-    await d.exit;
-  }
-  killAll();
-});
+afterEach(cleanup);
 
 const SLEEPER = `groups:
   web:
@@ -41,8 +32,7 @@ interface Follower {
 async function follow(d: Daemon, args: string[]): Promise<Follower> {
   const before = d.logs.filter((l) => l.msg === 'event subscriber added').length;
   const child = spawn(process.execPath, [SMOOTHCTL, '--socket', d.socket, 'events', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  track(child.pid);
-  followers.push(child);
+  adopt(child);
   const f: Follower = { child, lines: [], stderr: [], exit: new Promise((r) => child.once('exit', (code) => r(code))) };
   let buf = '';
   child.stdout!.on('data', (b: Buffer) => {
@@ -61,7 +51,6 @@ async function follow(d: Daemon, args: string[]): Promise<Follower> {
 describe('smoothctl events --json', () => {
   it('started before a reload sees its start, the workers it changed and its end; Ctrl-C exits 0', async () => {
     const d = await startDaemon(SLEEPER, { dir: tempDir() });
-    daemons.push(d);
     const f = await follow(d, ['--json']);
     expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
     const events = await waitFor('reload.done', () => {
@@ -89,7 +78,6 @@ describe('smoothctl events --json', () => {
 
   it('shows a crash and the restart, one line per event without --json; exits 0 when smoothd stops', async () => {
     const d = await startDaemon(SLEEPER, { dir: tempDir() });
-    daemons.push(d);
     const f = await follow(d, []);
     const [pid] = await d.workerPids();
     process.kill(pid!, 'SIGKILL');
@@ -106,7 +94,6 @@ describe('smoothctl events --json', () => {
 describe('RPC subscribe', () => {
   it('sends only the listed events and refuses an unknown name with the list of known ones', async () => {
     const d = await startDaemon(SLEEPER, { dir: tempDir() });
-    daemons.push(d);
     await expect(rpc(d.socket, 'subscribe', { events: ['reload.finished'] })).rejects.toMatchObject({
       code: -32602,
       message: expect.stringMatching(/^unknown event "reload.finished"; known events: worker\.started, .*reload\.done.*\(omit events to get all\)$/),
@@ -136,7 +123,6 @@ describe('RPC subscribe', () => {
 
   it('reports a refused config and the failed reload it ends', async () => {
     const d = await startDaemon(SLEEPER, { dir: tempDir() });
-    daemons.push(d);
     const f = await follow(d, ['--json']);
     d.writeConfig('groups: { web: { command: [sleep, "1000"], count: 0 } }\n');
     expect((await smoothctl(d.socket, ['reload'])).code).toBe(1);
@@ -151,7 +137,6 @@ describe('RPC subscribe', () => {
 
   it('is a pending request: the idle timeout never closes a subscription', async () => {
     const d = await startDaemon(SLEEPER, { dir: tempDir(), env: { SMOOTHD_CONTROL_IDLE_MS: '300' } });
-    daemons.push(d);
     const f = await follow(d, ['--json']);
     // An idle connection without a request is closed after 300 ms; the subscription outlives several of those.
     const idle = net.connect(d.socket);
@@ -173,7 +158,6 @@ describe('RPC subscribe', () => {
       args: ['--log-level', 'info'],
       env: { NODE_OPTIONS: `--import ${path.join(FIXTURES, 'gc-probe.mjs')}`, GC_PROBE_OUT: probe },
     });
-    daemons.push(d);
     /** The daemon's memory right after a full GC (the gc-probe preload answers SIGUSR2). */
     const memory = async (): Promise<{ heapUsed: number; external: number; rss: number }> => {
       fs.rmSync(probe, { force: true });
