@@ -230,7 +230,12 @@ export class MetricsCollector {
     return x.toString();
   }
 
-  /** Requests and errors per {group, generation}, for generations still in a group's history. */
+  /**
+   * Requests and errors per {group, generation}, for exactly the generations in
+   * the group's release history (`status` groups[].history, trimmed to the
+   * `history` key): a series appears with its generation and goes when the
+   * generation leaves the history.
+   */
   private perGeneration(s: MachineState): Array<[{ group: string; generation: number }, { requests: number; errors: number }]> {
     const totals = new Map<string, { requests: number; errors: number }>();
     for (const [k, v] of this.gone) totals.set(k, { ...v });
@@ -242,20 +247,17 @@ export class MetricsCollector {
       totals.set(key, t);
     }
     const out: Array<[{ group: string; generation: number }, { requests: number; errors: number }]> = [];
+    const shown = new Set<string>();
     for (const g of s.groups) {
-      // The generations the group runs or can roll back to, and the newest `history` ones that served.
-      const inUse = new Set(Object.keys(g.specs).map(Number));
-      for (const l of this.live.values()) if (l.group === g.name) inUse.add(l.generation);
-      const served = new Set(inUse);
-      for (const k of totals.keys()) if (k.startsWith(`${g.name}\0`)) served.add(Number(k.slice(g.name.length + 1)));
-      const newest = [...served].sort((a, b) => b - a);
-      const keep = new Set([...newest.slice(0, g.config.history ?? 5), ...inUse]);
-      for (const gen of [...keep].sort((a, b) => a - b)) {
-        out.push([{ group: g.name, generation: gen }, totals.get(`${g.name}\0${gen}`) ?? { requests: 0, errors: 0 }]);
+      for (const gen of g.history.map((h) => h.generation).sort((a, b) => a - b)) {
+        const key = `${g.name}\0${gen}`;
+        shown.add(key);
+        out.push([{ group: g.name, generation: gen }, totals.get(key) ?? { requests: 0, errors: 0 }]);
       }
-      // Totals of generations that left the history are never shown again: forget them (bounded memory).
-      for (const gen of served) if (!keep.has(gen)) this.gone.delete(`${g.name}\0${gen}`);
     }
+    // A generation that left the history never comes back (rollback targets come from it):
+    // forget the totals of exited workers that are not shown, so memory stays bounded.
+    for (const key of this.gone.keys()) if (!shown.has(key)) this.gone.delete(key);
     return out;
   }
 }

@@ -384,7 +384,8 @@ describe('limits', () => {
     const busy = await h.client(server.path);
     busy.send({ jsonrpc: '2.0', method: 'reload', params: { wait: true }, id: 1 });
     await idle.closed; // closed by the idle timeout
-    await sleep(500); // well past the idle timeout
+    // Two more idle timeouts pass (each a fresh connection closed for idling); the busy one stays.
+    for (let i = 0; i < 2; i++) await (await h.client(server.path)).closed;
     expect(busy.isClosed).toBe(false);
     release();
     expect(await busy.next()).toEqual({ jsonrpc: '2.0', result: { id: 1, state: 'succeeded' }, id: 1 });
@@ -392,12 +393,18 @@ describe('limits', () => {
   });
 
   it('at the connection limit closes the oldest idle connection, and refuses when all are busy', async () => {
+    let reloads = 0;
     const server = await h.server({
       maxConnections: 2,
-      handlers: fakeHandlers({ reload: () => new Promise(() => undefined) }),
+      handlers: fakeHandlers({
+        reload: () => {
+          reloads++;
+          return new Promise(() => undefined);
+        },
+      }),
     });
     const a = await h.client(server.path);
-    await sleep(20);
+    await eventually(() => server.connectionCount === 1); // a is registered first: it is the oldest
     const b = await h.client(server.path);
     await eventually(() => server.connectionCount === 2);
     const c = await h.client(server.path);
@@ -405,7 +412,7 @@ describe('limits', () => {
     expect(b.isClosed).toBe(false);
     b.send({ jsonrpc: '2.0', method: 'reload', id: 1 });
     c.send({ jsonrpc: '2.0', method: 'reload', id: 1 });
-    await sleep(50);
+    await eventually(() => reloads === 2, 3000, 'both connections to have a request pending');
     const d = await h.client(server.path);
     expect(await d.next()).toMatchObject({ error: { code: ERROR_CODES.TOO_MANY_CONNECTIONS }, id: null });
     await d.closed;
@@ -607,9 +614,8 @@ describe('wait: notifications and disconnects', () => {
     await eventually(() => finish !== undefined);
     c.close();
     await eventually(() => aborted, 2000, 'abort');
-    finish();
-    await sleep(20);
-    expect(server.connectionCount).toBe(0);
+    finish(); // the late notification and answer go nowhere, and nothing throws
+    await eventually(() => server.connectionCount === 0, 2000, 'the closed connection to be forgotten');
   });
 });
 

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { boundPort, get, killAll, startDaemon, startLoad, tempDir, type Daemon, type Load } from '../integration/harness.js';
+import { boundPort, cleanup, get, startDaemon, startLoad, tempDir, type Daemon, type Load } from '../integration/harness.js';
 import { config, group, release } from '../integration/releases.js';
 import { PLAYBOOK, SMOOTHCTL_COMMAND, findAnsiblePlaybook, runPlaybook, writeInventory, type InventoryHost, type PlaybookRun } from './ansible.js';
 
@@ -27,8 +27,7 @@ const loads: Load[] = [];
 const dirs: string[] = [];
 
 afterEach(async () => {
-  await Promise.all(loads.splice(0).map((l) => l.stop()));
-  killAll();
+  await cleanup(); // loads, daemons, then every tracked pid
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 

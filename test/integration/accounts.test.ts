@@ -5,28 +5,19 @@
  */
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, boundPort, get, killAll, smoothctl, startDaemon, tempDir, type Daemon } from './harness.js';
+import { boundPort, cleanup, type Daemon, get, smoothctl, startDaemon, tempDir } from './harness.js';
 import { config, group, release } from './releases.js';
 
 const root = process.getuid?.() === 0;
-const daemons: Daemon[] = [];
 /** SMOOTHD_SETPRIV="" makes smoothd find no setpriv, as on a machine without util-linux's. */
 const NO_SETPRIV = { SMOOTHD_SETPRIV: '' };
 
 async function start(yaml: string, dir: string, opts: Parameters<typeof startDaemon>[1] = {}): Promise<Daemon> {
   const d = await startDaemon(yaml, { dir, ...opts });
-  daemons.push(d);
   return d;
 }
 
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    if (!alive(d.pid)) continue;
-    d.proc.kill('SIGTERM');
-    await Promise.race([d.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
-  killAll();
-});
+afterEach(cleanup);
 
 /** A release folder that another uid can read (mkdtemp makes it 0700). */
 function readableRelease(): string {

@@ -8,17 +8,13 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, SMOOTHCTL, alive, killAll, rpc, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { cleanup, type Daemon, FIXTURES, rpc, SMOOTHCTL, startDaemon, tempDir, track, waitFor } from './harness.js';
 
 let daemon: Daemon | null = null;
 
 afterEach(async () => {
-  if (daemon && alive(daemon.pid)) {
-    daemon.proc.kill('SIGTERM');
-    await Promise.race([daemon.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
+  await cleanup();
   daemon = null;
-  killAll();
 });
 
 interface Caller {

@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LineClient, sleep } from '../control/helpers.js';
-import { FIXTURES, alive, killAll, rpc, startDaemon, tempDir, waitFor, type Daemon } from './harness.js';
+import { alive, cleanup, FIXTURES, rpc, startDaemon, stopDaemon, tempDir, waitFor, type Daemon } from './harness.js';
 
 const APP = path.join(FIXTURES, 'http-app.mjs');
 const CTL_WORKER = path.join(FIXTURES, 'ctl-worker.mjs');
@@ -23,12 +23,6 @@ function rssKb(pid: number): number {
   return Number(m[1]);
 }
 
-async function stopDaemon(d: Daemon | null): Promise<void> {
-  if (d && alive(d.pid)) {
-    d.proc.kill('SIGTERM');
-    await Promise.race([d.exit, sleep(5000)]);
-  }
-}
 
 const clients: LineClient[] = [];
 const sockets: net.Socket[] = [];
@@ -130,8 +124,7 @@ groups:
 afterAll(async () => {
   for (const c of clients.splice(0)) c.close();
   for (const s of sockets.splice(0)) s.destroy();
-  await stopDaemon(d);
-  killAll();
+  await cleanup();
 });
 
 describe('JSON-RPC 2.0 spec examples (section 7) on the real socket', () => {
@@ -422,7 +415,6 @@ describe('idle timeout (SMOOTHD_CONTROL_IDLE_MS=300)', () => {
   let slow: Daemon | null = null;
   afterAll(async () => {
     await stopDaemon(slow);
-    killAll();
   });
 
   it('closes an idle connection, but never one with a reload pending longer than the timeout', async () => {

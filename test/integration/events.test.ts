@@ -4,20 +4,13 @@
  * crashes, the filter, the idle timeout, and the end when smoothd stops.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killAll, rpc, SMOOTHCTL, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { adopt, cleanup, type Daemon, FIXTURES, rpc, smoothctl, SMOOTHCTL, startDaemon, tempDir, waitFor } from './harness.js';
 
-const daemons: Daemon[] = [];
-const followers: ChildProcess[] = [];
-afterEach(async () => {
-  for (const f of followers.splice(0)) if (f.exitCode === null && f.signalCode === null && f.pid) process.kill(f.pid, 'SIGKILL');
-  for (const d of daemons.splice(0)) {
-    d.proc.kill('SIGTERM');
-    await d.exit;
-  }
-  killAll();
-});
+afterEach(cleanup);
 
 const SLEEPER = `groups:
   web:
@@ -39,8 +32,7 @@ interface Follower {
 async function follow(d: Daemon, args: string[]): Promise<Follower> {
   const before = d.logs.filter((l) => l.msg === 'event subscriber added').length;
   const child = spawn(process.execPath, [SMOOTHCTL, '--socket', d.socket, 'events', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  track(child.pid);
-  followers.push(child);
+  adopt(child);
   const f: Follower = { child, lines: [], stderr: [], exit: new Promise((r) => child.once('exit', (code) => r(code))) };
   let buf = '';
   child.stdout!.on('data', (b: Buffer) => {
@@ -59,7 +51,6 @@ async function follow(d: Daemon, args: string[]): Promise<Follower> {
 describe('smoothctl events --json', () => {
   it('started before a reload sees its start, the workers it changed and its end; Ctrl-C exits 0', async () => {
     const d = await startDaemon(SLEEPER, { dir: tempDir() });
-    daemons.push(d);
     const f = await follow(d, ['--json']);
     expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
     const events = await waitFor('reload.done', () => {
@@ -87,7 +78,6 @@ describe('smoothctl events --json', () => {
 
   it('shows a crash and the restart, one line per event without --json; exits 0 when smoothd stops', async () => {
     const d = await startDaemon(SLEEPER, { dir: tempDir() });
-    daemons.push(d);
     const f = await follow(d, []);
     const [pid] = await d.workerPids();
     process.kill(pid!, 'SIGKILL');
@@ -104,7 +94,6 @@ describe('smoothctl events --json', () => {
 describe('RPC subscribe', () => {
   it('sends only the listed events and refuses an unknown name with the list of known ones', async () => {
     const d = await startDaemon(SLEEPER, { dir: tempDir() });
-    daemons.push(d);
     await expect(rpc(d.socket, 'subscribe', { events: ['reload.finished'] })).rejects.toMatchObject({
       code: -32602,
       message: expect.stringMatching(/^unknown event "reload.finished"; known events: worker\.started, .*reload\.done.*\(omit events to get all\)$/),
@@ -134,7 +123,6 @@ describe('RPC subscribe', () => {
 
   it('reports a refused config and the failed reload it ends', async () => {
     const d = await startDaemon(SLEEPER, { dir: tempDir() });
-    daemons.push(d);
     const f = await follow(d, ['--json']);
     d.writeConfig('groups: { web: { command: [sleep, "1000"], count: 0 } }\n');
     expect((await smoothctl(d.socket, ['reload'])).code).toBe(1);
@@ -149,7 +137,6 @@ describe('RPC subscribe', () => {
 
   it('is a pending request: the idle timeout never closes a subscription', async () => {
     const d = await startDaemon(SLEEPER, { dir: tempDir(), env: { SMOOTHD_CONTROL_IDLE_MS: '300' } });
-    daemons.push(d);
     const f = await follow(d, ['--json']);
     // An idle connection without a request is closed after 300 ms; the subscription outlives several of those.
     const idle = net.connect(d.socket);
@@ -162,4 +149,77 @@ describe('RPC subscribe', () => {
     expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
     await waitFor('reload.done after the idle timeouts', () => f.lines.some((l) => JSON.parse(l).event === 'reload.done'));
   }, 30_000);
+
+  it('drops a subscriber that never reads (bounded memory) while smoothd keeps serving status and reloads', async () => {
+    const dir = tempDir();
+    const probe = path.join(dir, 'gc.json');
+    const d = await startDaemon(SLEEPER, {
+      dir,
+      args: ['--log-level', 'info'],
+      env: { NODE_OPTIONS: `--import ${path.join(FIXTURES, 'gc-probe.mjs')}`, GC_PROBE_OUT: probe },
+    });
+    /** The daemon's memory right after a full GC (the gc-probe preload answers SIGUSR2). */
+    const memory = async (): Promise<{ heapUsed: number; external: number; rss: number }> => {
+      fs.rmSync(probe, { force: true });
+      process.kill(d.pid, 'SIGUSR2');
+      return JSON.parse(await waitFor('the gc probe', () => (fs.existsSync(probe) ? fs.readFileSync(probe, 'utf8') : null), 5000));
+    };
+    // A config with 2 000 invalid groups: each refused reload sends a config.refused event of ~200 KB.
+    const bad = `groups:\n${Array.from({ length: 2000 }, (_, i) => `  g${i}: { command: [sleep, "1000"], count: 0 }\n`).join('')}`;
+    const refused = (): number => d.logs.filter((l) => l.msg === 'control client does not read its replies; closing the connection').length;
+    // Before the baseline, smoothd's bounded memory of finished reloads fills up (the last 32 reports
+    // for late waiters, 10 of them in status.reloads; each refused one carries the 2 000 issues), so
+    // what the baseline leaves out is the subscriber's queue alone.
+    d.writeConfig(bad);
+    for (let i = 0; i < 32; i++) await expect(rpc(d.socket, 'reload', { wait: true })).rejects.toMatchObject({ code: expect.any(Number) });
+    const base = await memory();
+
+    const c = net.connect(d.socket);
+    try {
+      let subscribed = false;
+      let buf = '';
+      const onData = (b: Buffer): void => {
+        buf += b.toString();
+        if (buf.includes('"method":"subscribed"')) subscribed = true;
+      };
+      c.on('data', onData);
+      c.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'subscribe', params: {} })}\n`);
+      await waitFor('the subscribed notification', () => subscribed);
+      c.off('data', onData);
+      c.pause(); // from here on never read: the kernel buffers fill, then smoothd's queue (16 MiB), then smoothd drops it
+      let reloads = 0;
+      let peak = 0;
+      const t0 = Date.now();
+      while (refused() === 0) {
+        if (++reloads > 400) throw new Error(`smoothd kept a subscriber that never reads through ${reloads} refused reloads (~${reloads * 200} KB of events)`);
+        await expect(rpc(d.socket, 'reload', { wait: true })).rejects.toMatchObject({ code: expect.any(Number) });
+        if (reloads % 10 === 0 && refused() === 0) {
+          expect((await d.status()).daemon.state).toBe('running'); // (a status carries 10 reports of ~200 KB: not every time)
+          const m = await memory();
+          peak = Math.max(peak, m.heapUsed + m.external - base.heapUsed - base.external);
+        }
+      }
+      const warning = d.logs.find((l) => l.msg === 'control client does not read its replies; closing the connection')!;
+      const dropMs = Date.now() - t0;
+      // Dropped once its queue passed the 16 MiB bound, not long after.
+      expect(warning.queued as number).toBeGreaterThan(16 * 1024 * 1024);
+      expect(warning.queued as number).toBeLessThan(17 * 1024 * 1024);
+
+      // smoothd still serves: status answers and a good config reloads.
+      d.writeConfig(SLEEPER);
+      expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+      expect((await d.status()).groups[0].workers.filter((w: { state: string }) => w.state === 'ready')).toHaveLength(2);
+      const after = await memory();
+      const mib = (b: number): string => (b / 1024 / 1024).toFixed(1);
+      const grown = after.heapUsed + after.external - base.heapUsed - base.external;
+      console.log(
+        `stalled subscriber dropped after ${reloads} refused reloads in ${dropMs} ms with ${mib(warning.queued as number)} MiB queued; ` +
+          `heap+external after a full GC while it stalled: up to +${mib(peak)} MiB; after the drop ${grown >= 0 ? '+' : ''}${mib(grown)} MiB (baseline ${mib(base.heapUsed + base.external)} MiB, rss ${mib(base.rss)} -> ${mib(after.rss)} MiB)`,
+      );
+      // Its queue is freed with the connection: nothing of the ~16 MiB stays.
+      expect(grown).toBeLessThan(2 * 1024 * 1024);
+    } finally {
+      c.destroy();
+    }
+  }, 180_000);
 });

@@ -6,25 +6,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, alive, boundPort, busyPort, freePort, get, killAll, smoothctl, startDaemon, startLoad, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { alive, boundPort, busyPort, cleanup, type Daemon, FIXTURES, freePort, get, smoothctl, startDaemon, startLoad, tempDir, track, waitFor } from './harness.js';
 import { config, group, release, type GroupOptions } from './releases.js';
 
-const daemons: Daemon[] = [];
 
 async function start(yaml: string, dir: string, opts: Parameters<typeof startDaemon>[1] = {}): Promise<Daemon> {
   const d = await startDaemon(yaml, { dir, ...opts });
-  daemons.push(d);
   return d;
 }
 
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    if (!alive(d.pid)) continue;
-    d.proc.kill('SIGTERM');
-    await Promise.race([d.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
-  killAll();
-});
+afterEach(cleanup);
 
 /** A temp folder with release `name` current, and smoothd running one web group on a port the kernel chose (`port`). */
 async function webDaemon(o: GroupOptions = {}, name = 'v1'): Promise<{ dir: string; port: number; yaml: string; d: Daemon }> {

@@ -24,7 +24,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROOT, alive, boundPort, freePort, killAll, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { ROOT, alive, boundPort, freePort, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon, cleanup } from './harness.js';
 
 const EXAMPLE = path.join(ROOT, 'examples/gateway');
 const CLIENTS = Number(process.env.SMOOTHD_GATEWAY_CLIENTS ?? 100);
@@ -250,12 +250,8 @@ afterEach(async () => {
   for (const m of meters) m.stop();
   for (const c of clients) c.ws.terminate();
   clients.clear();
-  if (daemon && alive(daemon.pid)) {
-    daemon.proc.kill('SIGTERM');
-    await Promise.race([daemon.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
+  await cleanup();
   daemon = null;
-  killAll();
 });
 
 describe('examples/gateway: a reloadable: false WebSocket gateway in front of rolling business workers', () => {

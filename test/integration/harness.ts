@@ -20,6 +20,10 @@ export const FIXTURES = path.join(ROOT, 'test/fixtures');
 const tracked = new Map<number, string | null>();
 /** smoothctl children started by tests, killed on cleanup while they still run. */
 const children = new Set<ChildProcess>();
+/** Daemons started by `startDaemon` that `cleanup` has not stopped yet. */
+const daemons = new Set<Daemon>();
+/** Loads started by `startLoad` that are not stopped yet. */
+const loads = new Set<Load>();
 
 /** Field 22 of /proc/PID/stat: the start time in clock ticks since boot, or null when the pid is gone. */
 export function startTime(pid: number): string | null {
@@ -68,6 +72,45 @@ export function killAll(): void {
     }
   }
   tracked.clear();
+}
+
+/**
+ * SIGTERM one daemon (by its pid, through its ChildProcess) and wait for its
+ * exit; SIGKILL it if it has not exited within `graceMs`. Null, an already
+ * exited daemon and a second call are fine.
+ */
+export async function stopDaemon(d: Daemon | null | undefined, graceMs = 5000): Promise<void> {
+  if (!d) return;
+  daemons.delete(d);
+  if (d.proc.exitCode !== null || d.proc.signalCode !== null) return;
+  d.proc.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), graceMs)));
+  const how = await Promise.race([d.exit, late]);
+  clearTimeout(timer);
+  if (how === 'late') {
+    d.proc.kill('SIGKILL');
+    await d.exit;
+  }
+}
+
+/** A child process the test started itself (e.g. a `smoothctl logs -f` follower): `cleanup` kills it if it still runs. */
+export function adopt<T extends ChildProcess>(child: T): T {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/**
+ * The cleanup after every integration test (`afterEach(cleanup)`), also when it
+ * failed: stops the loads, stops every daemon `startDaemon` started (SIGTERM,
+ * then SIGKILL after 5 s), then `killAll` (tracked pids and their groups,
+ * smoothctl children and adopted ones). Everything by pid, never by name.
+ */
+export async function cleanup(): Promise<void> {
+  await Promise.all([...loads].map((l) => l.stop()));
+  await Promise.all([...daemons].map((d) => stopDaemon(d)));
+  killAll();
 }
 
 export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 25): Promise<NonNullable<T>> {
@@ -162,6 +205,8 @@ export async function startDaemon(configYaml: string, opts: StartOptions = {}): 
       fs.writeFileSync(configPath, yaml);
     },
   };
+  daemons.add(d);
+  void exit.then(() => daemons.delete(d));
   if (opts.waitReady !== false) {
     await Promise.race([
       waitFor('smoothd to report every worker ready', () => logs.some((l) => l.msg === 'every worker is ready'), 15_000),
@@ -274,10 +319,12 @@ export function startLoad(port: number, opts: { concurrency?: number; keepAlive?
     while (running) await one();
   });
   load.stop = async () => {
+    loads.delete(load);
     running = false;
     await Promise.all(loops);
     if (agent) agent.destroy();
   };
+  loads.add(load);
   return load;
 }
 

@@ -8,18 +8,10 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, SMOOTHD, alive, killAll, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { alive, cleanup, FIXTURES, SMOOTHD, startDaemon, tempDir, track, waitFor } from './harness.js';
 
-const daemons: Daemon[] = [];
 
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    if (!alive(d.pid)) continue;
-    d.proc.kill('SIGTERM');
-    await Promise.race([d.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
-  killAll();
-});
+afterEach(cleanup);
 
 /** One slow-to-ready worker on a unix listen socket, whose file shows the moment smoothd has bound it. */
 function slowStartConfig(dir: string): { yaml: string; listenPath: string } {
@@ -56,7 +48,6 @@ describe('signals while smoothd is starting', () => {
     const dir = tempDir();
     const { yaml, listenPath } = slowStartConfig(dir);
     const d = await startDaemon(yaml, { dir, waitReady: false });
-    daemons.push(d);
     whenBound(listenPath, d.pid);
     process.kill(d.pid, 'SIGHUP');
     // Keep sending while the worker is still starting: every one must be harmless.
@@ -93,7 +84,6 @@ describe('signals while smoothd is starting', () => {
     const dir = tempDir();
     const { yaml, listenPath } = slowStartConfig(dir);
     const d = await startDaemon(yaml, { dir, waitReady: false });
-    daemons.push(d);
     whenBound(listenPath, d.pid);
     process.kill(d.pid, 'SIGTERM');
     expect(await d.exit).toEqual({ code: 0, signal: null });
@@ -144,7 +134,6 @@ describe('a second stop signal', () => {
         '',
       ].join('\n'),
     );
-    daemons.push(d);
     const pids = await d.workerPids();
     expect(pids).toHaveLength(2);
     process.kill(d.pid, sig);

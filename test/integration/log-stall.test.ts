@@ -16,11 +16,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadUnixDgram } from '../../src/runtime/notify-socket.js';
-import { FIXTURES, SMOOTHD, alive, killAll, rpc, smoothctl, tempDir, track, waitFor } from './harness.js';
+import { FIXTURES, SMOOTHD, alive, rpc, smoothctl, tempDir, track, waitFor, cleanup as cleanupProcesses } from './harness.js';
 
 let cleanup: Array<() => void> = [];
-afterEach(() => {
-  killAll();
+afterEach(async () => {
+  await cleanupProcesses();
   for (const fn of cleanup.reverse()) fn();
   cleanup = [];
 });

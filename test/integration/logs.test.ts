@@ -8,18 +8,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, killAll, SMOOTHCTL, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { adopt, cleanup, type Daemon, FIXTURES, smoothctl, SMOOTHCTL, startDaemon, tempDir, waitFor } from './harness.js';
 
-const daemons: Daemon[] = [];
-const followers: ChildProcess[] = [];
-afterEach(async () => {
-  for (const f of followers.splice(0)) if (f.exitCode === null && f.signalCode === null && f.pid) process.kill(f.pid, 'SIGKILL');
-  for (const d of daemons.splice(0)) {
-    d.proc.kill('SIGTERM');
-    await d.exit;
-  }
-  killAll();
-});
+afterEach(cleanup);
 
 /** A worker that writes one stderr line, then 30 stdout lines and a JSON line, then sleeps. */
 const CHATTY = `'echo "err from $SMOOTHD_WORKER_ID" >&2; sleep 0.2; for i in $(seq 1 30); do echo "out $i gen $SMOOTHD_GENERATION"; done; echo "{\\"level\\":30,\\"msg\\":\\"hello $SMOOTHD_GENERATION\\"}"; exec sleep 1000'`;
@@ -47,7 +38,6 @@ async function linesOf(d: Daemon, group: string, n: number): Promise<any[]> {
 describe('smoothctl logs', () => {
   it('prints the last N lines of a group, tagged with worker id, pid, generation and stream; a JSON line stays JSON', async () => {
     const d = await startDaemon(yaml(), { dir: tempDir() });
-    daemons.push(d);
     const [pid] = await d.workerPids('web');
     await waitFor('the JSON line', async () => (await smoothctl(d.socket, ['logs', 'web', '-n', '1'])).stdout.includes('hello'));
     const text = await smoothctl(d.socket, ['logs', 'web', '-n', '5']);
@@ -72,13 +62,11 @@ describe('smoothctl logs', () => {
 
   it('keeps at most logs.lines lines and logs.bytes bytes per group', async () => {
     const d = await startDaemon(yaml('    logs: { lines: 10, bytes: 1MiB }\n'), { dir: tempDir() });
-    daemons.push(d);
     await waitFor('the JSON line', async () => (await smoothctl(d.socket, ['logs', 'web', '-n', '1'])).stdout.includes('hello'));
     const kept = (await smoothctl(d.socket, ['logs', 'web', '-n', '1000', '--json'])).stdout.trim().split('\n');
     expect(kept).toHaveLength(10);
     expect(JSON.parse(kept[0]!).line).toBe('out 22 gen 1');
     const d2 = await startDaemon(yaml('    logs: { bytes: 1KiB }\n').replace('seq 1 30', 'seq 1 100').replace('out $i gen', 'out $i padding-padding-padding-padding-padding-padding-padding-padding gen'), { dir: tempDir() });
-    daemons.push(d2);
     await waitFor('the JSON line', async () => (await smoothctl(d2.socket, ['logs', 'web', '-n', '1'])).stdout.includes('hello'));
     const small = (await smoothctl(d2.socket, ['logs', 'web', '-n', '1000', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
     const bytes = small.reduce((n, r) => n + Buffer.byteLength(typeof r.line === 'string' ? r.line : JSON.stringify(r.line)), 0);
@@ -89,12 +77,10 @@ describe('smoothctl logs', () => {
 
   it('-f prints the tail, then new lines (a reload\'s new worker), and exits 0 on Ctrl-C and when smoothd stops', async () => {
     const d = await startDaemon(yaml(), { dir: tempDir() });
-    daemons.push(d);
     await waitFor('the JSON line', async () => (await smoothctl(d.socket, ['logs', 'web', '-n', '1'])).stdout.includes('hello'));
     const follow = (args: string[]): { child: ChildProcess; out: string[]; err: string[]; exit: Promise<number | null> } => {
       const child = spawn(process.execPath, [SMOOTHCTL, '--socket', d.socket, 'logs', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      track(child.pid);
-      followers.push(child);
+      adopt(child);
       const f = { child, out: [] as string[], err: [] as string[], exit: new Promise<number | null>((r) => child.once('exit', (c) => r(c))) };
       child.stdout!.on('data', (b: Buffer) => f.out.push(b.toString()));
       child.stderr!.on('data', (b: Buffer) => f.err.push(b.toString()));
@@ -125,7 +111,6 @@ describe('smoothctl logs', () => {
       `groups:\n  chatty:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(path.join(FIXTURES, 'chatty-worker.mjs'))}]\n    ready: 200ms\n    env: { CHATTY_BURST: "0", CHATTY_RATE: "40000" }\n`,
       { dir: tempDir(), args: ['--log-level', 'warn'], waitReady: false },
     );
-    daemons.push(d);
     await waitFor('the chatty worker to be ready', async () => (await d.status().catch(() => null))?.groups[0].workers[0]?.state === 'ready');
     const c = net.connect(d.socket);
     try {

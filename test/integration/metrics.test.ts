@@ -10,20 +10,11 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { busyPort, FIXTURES, killAll, smoothctl, startDaemon, startLoad, tempDir, waitFor, type Daemon, type Load } from './harness.js';
+import { busyPort, cleanup, type Daemon, FIXTURES, smoothctl, startDaemon, startLoad, tempDir, waitFor } from './harness.js';
 import { config, group, release } from './releases.js';
 
 const GC_PROBE = path.join(FIXTURES, 'gc-probe.mjs');
-const daemons: Daemon[] = [];
-const loads: Load[] = [];
-afterEach(async () => {
-  for (const l of loads.splice(0)) await l.stop();
-  for (const d of daemons.splice(0)) {
-    d.proc.kill('SIGTERM');
-    await d.exit;
-  }
-  killAll();
-});
+afterEach(cleanup);
 
 function request(port: number, method: string, p: string): Promise<{ status: number; body: string; type: string | undefined }> {
   return new Promise((resolve, reject) => {
@@ -52,7 +43,6 @@ function portOf(bound: string): number {
 async function webWithMetrics(dir: string, extra = ''): Promise<{ d: Daemon; port: number; metricsPort: number }> {
   const yaml = `metrics: { listen: "127.0.0.1:0" }\n` + config(group(dir, { count: 3, listen: ['127.0.0.1:0'], extra }));
   const d = await startDaemon(yaml, { dir });
-  daemons.push(d);
   const s = await d.status();
   expect(s.daemon.metrics.listen).toBe('127.0.0.1:0');
   return { d, port: portOf(s.groups[0].listen[0].bound), metricsPort: portOf(s.daemon.metrics.bound) };
@@ -71,7 +61,6 @@ describe('metrics after one reload under load', () => {
     release(dir, 'v1');
     const { d, port, metricsPort } = await webWithMetrics(dir);
     const load = startLoad(port, { concurrency: 8 });
-    loads.push(load);
     await waitFor('some responses', () => load.ok > 50);
     release(dir, 'v2', { REVISION: 'abc123 "quoted"\\path\n' });
     const r = await smoothctl(d.socket, ['reload']);
@@ -121,6 +110,13 @@ describe('metrics after one reload under load', () => {
     // status.reloads: the report, newest first.
     const s = await d.status();
     expect(s.reloads.map((x: { state: string }) => x.state)).toEqual(['succeeded']);
+    // The per-generation series are exactly the generations of the group's status history.
+    const gens = (name: string): number[] =>
+      text.split('\n').filter((l) => l.startsWith(`${name}{group="web",`)).map((l) => Number(/generation="(\d+)"/.exec(l)![1])).sort((a, b) => a - b);
+    const hist = s.groups[0].history.map((h: { generation: number }) => h.generation).sort((a: number, b: number) => a - b);
+    expect(hist).toEqual([1, 2]);
+    expect(gens('smoothd_worker_requests_total')).toEqual(hist);
+    expect(gens('smoothd_worker_errors_total')).toEqual(hist);
 
     const check = promtool(text);
     if (check === null) console.log('SKIPPED promtool check: promtool is not installed (Debian: apt-get install --no-install-recommends prometheus)');
@@ -134,7 +130,6 @@ describe('metrics after a failed reload that was rolled back', () => {
     release(dir, 'v1');
     const { d, port, metricsPort } = await webWithMetrics(dir, '    verify: { bake: 2s, maxErrorRate: 0.05, minRequests: 20 }\n');
     const load = startLoad(port, { concurrency: 16 });
-    loads.push(load);
     await waitFor('some responses', () => load.ok > 50);
     release(dir, 'v2', { 'status.txt': '500' });
     const r = await smoothctl(d.socket, ['reload', '--json']);
@@ -175,7 +170,6 @@ describe('exit reasons', () => {
     restartDelay: 100ms
 `;
     const d = await startDaemon(yaml, { dir });
-    daemons.push(d);
     const metrics = async (): Promise<string> => (await smoothctl(d.socket, ['metrics'])).stdout;
     expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
     let text = await metrics();
@@ -216,7 +210,6 @@ describe('the metrics listener', () => {
     const busy = await busyPort();
     try {
       const d = await startDaemon(`metrics: { listen: "127.0.0.1:${busy.port}" }\n` + config(group(dir, { count: 1 })), { dir, waitReady: false });
-      daemons.push(d);
       const e = await d.exit;
       expect(e.code).toBe(71);
       expect(d.stderr.join('')).toMatch(new RegExp(`metrics.listen "127.0.0.1:${busy.port}": cannot listen \\(EADDRINUSE\\): the port is in use`));
@@ -244,7 +237,6 @@ describe('scraping', () => {
     release(dir, 'v1');
     const yaml = `metrics: { listen: "127.0.0.1:0" }\n` + config(group(dir, { count: 3, listen: ['127.0.0.1:0'] }));
     const d = await startDaemon(yaml, { dir, env: { NODE_OPTIONS: `--import ${GC_PROBE}`, GC_PROBE_OUT: path.join(dir, 'gc.json') } });
-    daemons.push(d);
     const metricsPort = portOf((await d.status()).daemon.metrics.bound);
     const heapAfterGc = async (): Promise<number> => {
       const out = path.join(dir, 'gc.json');

@@ -14,7 +14,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, SMOOTHD, alive, killAll, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { cleanup, FIXTURES, SMOOTHD, smoothctl, startDaemon, tempDir, track, waitFor } from './harness.js';
 
 const ORPHANS = path.join(FIXTURES, 'orphans.sh');
 const canUnshare = process.getuid?.() === 0 && spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
@@ -79,7 +79,6 @@ interface Pid1Daemon {
 }
 
 const pid1s: Pid1Daemon[] = [];
-const daemons: Daemon[] = [];
 
 afterEach(async () => {
   for (const d of pid1s.splice(0)) {
@@ -87,12 +86,7 @@ afterEach(async () => {
     d.proc.kill('SIGKILL'); // --kill-child: smoothd (PID 1) dies, and with it the whole namespace
     await d.exit;
   }
-  for (const d of daemons.splice(0)) {
-    if (!alive(d.pid)) continue;
-    d.proc.kill('SIGTERM');
-    await Promise.race([d.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
-  killAll();
+  await cleanup();
 });
 
 async function startPid1(yaml: string): Promise<Pid1Daemon> {
@@ -213,7 +207,6 @@ describe.skipIf(!canUnshare)('smoothd as PID 1 of a pid namespace', () => {
 describe('smoothd --init outside a pid namespace', () => {
   it('becomes a child subreaper: orphans of a worker come to smoothd and are reaped', async () => {
     const d = await startDaemon(orphanConfig(100), { args: ['--init'] });
-    daemons.push(d);
     expect(d.logs.some((l) => l.msg === 'init mode (--init): smoothd is a child subreaper and reaps orphaned zombies')).toBe(true);
     const [worker] = await d.workerPids();
     track(worker);
@@ -228,7 +221,6 @@ describe('smoothd --init outside a pid namespace', () => {
 
   it('without --init (and not PID 1) smoothd reaps nothing: the orphans go to the host init', async () => {
     const d = await startDaemon(orphanConfig(20));
-    daemons.push(d);
     const [worker] = await d.workerPids();
     // The worker logs once all 20 are started; they never become smoothd's children.
     await waitFor('the worker to leave its orphans', () => d.logs.some((l) => l.msg === 'left 20 orphans'), 10_000);
@@ -249,7 +241,6 @@ groups:
 
   it('exits 0 when every group has count ready workers; after a rolled-back reload 0, after one that kept new workers 1 until a reload succeeds', async () => {
     const d = await startDaemon(good);
-    daemons.push(d);
     const ok = await smoothctl(d.socket, ['status', '--ready']);
     expect(ok).toMatchObject({ code: 0, stdout: 'ready: 1 group, 2 workers ready\n', stderr: '' });
 
@@ -286,7 +277,6 @@ groups:
     restartDelay: 30s
     maxRestartDelay: 30s
 `);
-    daemons.push(d);
     await waitFor('the flaky worker in backoff', async () => (await d.status()).groups[1].workers.some((w: { state: string }) => w.state === 'backoff'), 10_000, 50);
     const r = await smoothctl(d.socket, ['status', '--ready']);
     expect(r.code).toBe(1);

@@ -12,14 +12,14 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, killAll, rpc, SMOOTHCTL, SMOOTHD, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { rpc, SMOOTHCTL, SMOOTHD, startDaemon, tempDir, track, waitFor, cleanup } from './harness.js';
 import { config, group, release } from './releases.js';
 
 const NOBODY = 65534;
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
+  await cleanup(); // the daemons first, then the folders they used
   for (const c of cleanups.splice(0).reverse()) await c();
-  killAll();
 });
 
 interface Run {
@@ -177,14 +177,6 @@ describe('the /tmp/smoothd-$UID fallback', () => {
 });
 
 describe('unix listen sockets', () => {
-  const daemons: Daemon[] = [];
-  afterEach(async () => {
-    for (const d of daemons.splice(0)) {
-      if (!alive(d.pid)) continue;
-      d.proc.kill('SIGTERM');
-      await Promise.race([d.exit, new Promise((r) => setTimeout(r, 5000))]);
-    }
-  });
 
   it('a live socket is never unlinked: smoothd exits 71 with "address in use by another process"', async () => {
     const dir = tempDir();
@@ -199,7 +191,6 @@ describe('unix listen sockets', () => {
     cleanups.push(() => new Promise<void>((resolve) => other.close(() => resolve())));
     const inode = fs.lstatSync(sock).ino;
     const d = await startDaemon(config(group(dir, { count: 1, listen: [`unix:${sock}`] })), { dir, waitReady: false });
-    daemons.push(d);
     expect((await d.exit).code).toBe(71);
     expect(d.stderr.join('')).toContain('address in use by another process');
     expect(fs.lstatSync(sock).ino).toBe(inode);
@@ -220,8 +211,7 @@ describe('unix listen sockets', () => {
     const sock = path.join(dir, 'app.sock');
     // Bound by a process that exited without removing it.
     execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', sock]);
-    const d = await startDaemon(config(group(dir, { count: 1, listen: [`unix:${sock}`] })), { dir });
-    daemons.push(d);
+    await startDaemon(config(group(dir, { count: 1, listen: [`unix:${sock}`] })), { dir });
     // The worker accepts on the socket smoothd bound in its place.
     const connected = await new Promise<boolean>((resolve) => {
       const c = net.connect(sock, () => {

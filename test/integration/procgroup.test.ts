@@ -7,20 +7,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, alive, boundPort, get, killAll, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { alive, boundPort, cleanup, type Daemon, FIXTURES, get, smoothctl, startDaemon, tempDir, track, waitFor } from './harness.js';
 import { release } from './releases.js';
 
 const WRAPPER = path.join(FIXTURES, 'wrapper.sh');
-const daemons: Daemon[] = [];
 
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    if (!alive(d.pid)) continue;
-    d.proc.kill('SIGTERM');
-    await Promise.race([d.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
-  killAll();
-});
+afterEach(cleanup);
 
 /** Members of process group `pgid` that have not exited (read from /proc here, independently of smoothd; zombies are gone). */
 function members(pgid: number): number[] {
@@ -56,7 +48,6 @@ async function wrapperDaemon(count: number, extra: Record<string, string>): Prom
   release(dir, 'v1', extra);
   const d = await startDaemon(yaml(dir, count), { dir });
   const port = await boundPort(d);
-  daemons.push(d);
   const leaders = await d.workerPids();
   // Every wrapper has its child listening (its SIGTERM handler installed) before the test goes on.
   for (const pgid of leaders) {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { APP, release } from './releases.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, boundPort, get, killAll, smoothctl, startDaemon, startLoad, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { alive, boundPort, cleanup, type Daemon, get, smoothctl, startDaemon, startLoad, tempDir, track, waitFor } from './harness.js';
 
 function webConfig(dir: string, more = ''): string {
   return `
@@ -25,12 +25,8 @@ ${more}`;
 let daemon: Daemon | null = null;
 
 afterEach(async () => {
-  if (daemon && alive(daemon.pid)) {
-    daemon.proc.kill('SIGTERM');
-    await Promise.race([daemon.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
+  await cleanup();
   daemon = null;
-  killAll();
 });
 
 describe('rolling reload with real workers', () => {

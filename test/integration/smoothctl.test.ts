@@ -10,17 +10,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { statusShapeProblems } from './status-shape.js';
-import { FIXTURES, ROOT, SMOOTHCTL, alive, killAll, rpc, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { cleanup, FIXTURES, ROOT, SMOOTHCTL, alive, rpc, smoothctl, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
 
 const APP = path.join(FIXTURES, 'http-app.mjs');
 const CTL_WORKER = path.join(FIXTURES, 'ctl-worker.mjs');
 
-async function stopDaemon(d: Daemon | null): Promise<void> {
-  if (d && alive(d.pid)) {
-    d.proc.kill('SIGTERM');
-    await Promise.race([d.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
-}
 
 /** Run a command line; resolve with its exit code and output (never rejects). */
 function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -65,8 +59,7 @@ groups:
   }, 30_000);
 
   afterAll(async () => {
-    await stopDaemon(d);
-    killAll();
+    await cleanup();
   });
 
   it('status --json prints the status document of DESIGN §6, every field with its type', async () => {
@@ -198,9 +191,8 @@ groups:
 describe('smoothctl when the daemon is down, slow or stopping', () => {
   let d: Daemon | null = null;
   afterEach(async () => {
-    await stopDaemon(d);
+    await cleanup();
     d = null;
-    killAll();
   });
 
   it('exit 69 with the "start it with" hint when no daemon runs', async () => {
@@ -265,9 +257,8 @@ describe('socket permissions with a real unprivileged user', () => {
   const hasSetpriv = ['/usr/bin/setpriv', '/bin/setpriv'].some((p) => fs.existsSync(p));
   let d: Daemon | null = null;
   afterEach(async () => {
-    await stopDaemon(d);
+    await cleanup();
     d = null;
-    killAll();
   });
 
   if (!isRoot || !hasSetpriv) {

@@ -5,18 +5,10 @@
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, alive, killAll, smoothctl, startDaemon, waitFor, type Daemon } from './harness.js';
+import { cleanup, type Daemon, FIXTURES, smoothctl, startDaemon, waitFor } from './harness.js';
 
-const daemons: Daemon[] = [];
 
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    if (!alive(d.pid)) continue;
-    d.proc.kill('SIGTERM');
-    await Promise.race([d.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
-  killAll();
-});
+afterEach(cleanup);
 
 function config(env: Record<string, string>): string {
   return [
@@ -31,7 +23,6 @@ function config(env: Record<string, string>): string {
 
 async function start(env: Record<string, string>): Promise<Daemon> {
   const d = await startDaemon(config(env));
-  daemons.push(d);
   return d;
 }
 

@@ -8,17 +8,13 @@ import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { config, group, release } from './releases.js';
 import { statusShapeProblems } from './status-shape.js';
-import { alive, killAll, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { alive, cleanup, type Daemon, startDaemon, tempDir, track, waitFor } from './harness.js';
 
 let daemon: Daemon | null = null;
 
 afterEach(async () => {
-  if (daemon && alive(daemon.pid)) {
-    daemon.proc.kill('SIGTERM');
-    await Promise.race([daemon.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
+  await cleanup();
   daemon = null;
-  killAll();
 });
 
 function rssOf(pid: number): number {

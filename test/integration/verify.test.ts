@@ -7,19 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { get, killAll, smoothctl, startDaemon, startLoad, tempDir, type Daemon, type Load } from './harness.js';
+import { cleanup, type Daemon, get, type Load, smoothctl, startDaemon, startLoad, tempDir, waitFor } from './harness.js';
 import { config, group, release } from './releases.js';
 
-const daemons: Daemon[] = [];
-const loads: Load[] = [];
-afterEach(async () => {
-  for (const l of loads.splice(0)) await l.stop();
-  for (const d of daemons.splice(0)) {
-    d.proc.kill('SIGTERM');
-    await d.exit;
-  }
-  killAll();
-});
+afterEach(cleanup);
 
 async function boundPort(d: Daemon, name = 'web'): Promise<number> {
   const s = await d.status();
@@ -43,7 +34,6 @@ async function releasesServed(port: number, n = 12): Promise<Set<string>> {
 async function web(dir: string, verify: string, opts: { count?: number; extra?: string } = {}): Promise<{ d: Daemon; port: number }> {
   const extra = `    verify: ${verify}\n${opts.extra ?? ''}`;
   const d = await startDaemon(config(group(dir, { count: opts.count ?? 3, listen: ['127.0.0.1:0'], extra })), { dir });
-  daemons.push(d);
   return { d, port: await boundPort(d) };
 }
 
@@ -56,12 +46,13 @@ describe('a release that answers 500 once ready', () => {
       const before = await d.workerPids();
       release(dir, 'v2', { 'status.txt': '500' });
       const load = startLoad(port, { concurrency: 16, keepAlive });
-      loads.push(load);
-      await new Promise((r) => setTimeout(r, 300));
+      await waitFor('responses of v1 before the reload', () => load.ok > 50);
       const t0 = Date.now();
       const r = await smoothctl(d.socket, ['reload', '--json']);
       const took = Date.now() - t0;
-      await new Promise((r) => setTimeout(r, 300));
+      // Some more responses from the generation rolled back to, before the load stops.
+      const okAtEnd = load.ok;
+      await waitFor('responses after the rollback', () => load.ok > okAtEnd + 50);
       await load.stop();
       const report = JSON.parse(r.stdout);
       const served = load.ok + (load.errors.get('HTTP 500') ?? 0);
@@ -101,7 +92,6 @@ describe('a release that crashes a few seconds after ready', () => {
     const before = await d.workerPids();
     release(dir, 'v2', { 'crash-after-ready.txt': '1500' });
     const load = startLoad(port, { concurrency: 8 });
-    loads.push(load);
     const r = await smoothctl(d.socket, ['reload']);
     await load.stop();
     expect(r.code).toBe(1);
@@ -117,7 +107,6 @@ describe('a release that crashes a few seconds after ready', () => {
     const { d, port } = await web(dir, '{ watch: 6s }', { extra: '    rolling: { surge: 3 }\n' });
     release(dir, 'v2', { 'crash-after-ready.txt': '2500' });
     const load = startLoad(port, { concurrency: 8 });
-    loads.push(load);
     const r = await smoothctl(d.socket, ['reload', '--json']);
     await load.stop();
     expect(r.code).toBe(1);
@@ -136,9 +125,14 @@ describe('a release that crashes a few seconds after ready', () => {
     expect(JSON.parse(ok.stdout).durationMs).toBeGreaterThanOrEqual(6000);
     const s = await d.status();
     expect(s.groups[0].generation).toBe(3); // generation 2 is never reused
-    process.kill(s.groups[0].workers[0].pid, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 1500));
-    const after = await d.status();
+    const killed = s.groups[0].workers[0].pid;
+    process.kill(killed, 'SIGKILL');
+    // The slot's restart is ready again: three ready workers, none of them the killed one.
+    const after = await waitFor('the killed worker restarted and ready', async () => {
+      const st = await d.status();
+      const ws = st.groups[0].workers as { pid: number; state: string }[];
+      return ws.length === 3 && ws.every((w) => w.state === 'ready' && w.pid !== killed) ? st : null;
+    }, 15_000);
     expect(after.reload.id).toBe(2);
     expect(after.groups[0].workers.map((w: { generation: number }) => w.generation)).toEqual([3, 3, 3]);
   }, 90_000);
@@ -155,13 +149,11 @@ describe('rollback across groups and onFailure: keep', () => {
       config(group(dir, { count: 2, listen: ['127.0.0.1:0'] }), group(apiDir, { name: 'api', count: 2, listen: ['127.0.0.1:0'], readyTimeout: '3s' })),
       { dir },
     );
-    daemons.push(d);
     const webPort = await boundPort(d, 'web');
     const apiPort = await boundPort(d, 'api');
     release(dir, 'v2');
     release(apiDir, 'a2', { 'crash.txt': 'a2 cannot start: DATABASE_URL is not set' });
     const load = startLoad(webPort, { concurrency: 8 });
-    loads.push(load);
     const r = await smoothctl(d.socket, ['reload', '--json']);
     await load.stop();
     expect(r.code).toBe(1);
@@ -206,7 +198,6 @@ describe('reload --dry-run and the release history', () => {
     const dir = tempDir();
     release(dir, 'v1', { REVISION: 'a1b2c3d\n' });
     const d = await startDaemon(config(group(dir, { count: 2, listen: ['127.0.0.1:0'], extra: '    env: { MODE: blue, OLD: x }\n' })), { dir });
-    daemons.push(d);
     const before = await d.workerPids();
     release(dir, 'v2', { REVISION: 'e4f5a6b\n' });
     d.writeConfig(config(group(dir, { count: 3, listen: ['127.0.0.1:0'], extra: '    env: { MODE: green, NEW: y }\n' })));

@@ -6,17 +6,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, alive, boundPort, get, killAll, smoothctl, startDaemon, track, waitFor, type Daemon } from './harness.js';
+import { boundPort, cleanup, type Daemon, FIXTURES, get, smoothctl, startDaemon, track, waitFor } from './harness.js';
 
 let daemon: Daemon | null = null;
 
 afterEach(async () => {
-  if (daemon && alive(daemon.pid)) {
-    daemon.proc.kill('SIGTERM');
-    await Promise.race([daemon.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
+  await cleanup();
   daemon = null;
-  killAll();
 });
 
 interface Seen {

@@ -63,7 +63,8 @@ describe('groupMembers', () => {
   it('sees a real process group and its end', async () => {
     const child = spawn('/bin/sh', ['-c', 'sleep 30 & wait'], { detached: true, stdio: 'ignore' });
     started.push(child.pid!);
-    await new Promise((r) => setTimeout(r, 100));
+    // The shell has started its `sleep` once the group has two members.
+    for (let i = 0; i < 400 && groupMembers(child.pid!).length < 2; i++) await new Promise((r) => setTimeout(r, 25));
     const both = groupMembers(child.pid!);
     expect(both.length).toBe(2);
     // Known members are checked first; when none is left, /proc is read again to find the others.

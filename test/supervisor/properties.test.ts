@@ -38,6 +38,7 @@ const SITUATIONS = [
   'new worker crashed after ready in its roll',
   'reload during stop',
   'stale timer',
+  'timer fired late',
   'ready after deadline',
   'start failure',
   'config refused',
@@ -45,7 +46,7 @@ const SITUATIONS = [
   'rollback started',
 ] as const;
 /** Counts the situations of SITUATIONS one machine step produces. */
-function situations(prev: MachineState, event: MachineEvent, res: StepResult): void {
+function situations(prev: MachineState, event: MachineEvent, res: StepResult, now: number): void {
   totals.events++;
   const before = 'workerId' in event ? prev.workers.find((x) => x.id === event.workerId) : undefined;
   if (event.type === 'worker.exited' && before) {
@@ -58,6 +59,7 @@ function situations(prev: MachineState, event: MachineEvent, res: StepResult): v
   }
   if (event.type === 'reload.request' && prev.daemon === 'stopping') count('reload during stop');
   if (event.type === 'timer' && !(event.key in prev.timers)) count('stale timer');
+  if (event.type === 'timer' && event.key in prev.timers && prev.timers[event.key]! < now) count('timer fired late');
   if (event.type === 'worker.ready' && before && (before.phase !== 'starting' || before.failed)) count('ready after deadline');
   if (event.type === 'config.failed') count('config refused');
   for (const e of res.effects) {
@@ -143,6 +145,8 @@ type Action =
   | { t: 'ready'; pick: number }
   | { t: 'crash'; pick: number; code: number }
   | { t: 'advance'; ms: number }
+  | { t: 'staleTimer'; pick: number }
+  | { t: 'late'; ms: number; timersFirst: boolean }
   | { t: 'reload'; groups: string[] | null }
   | { t: 'restart'; name: string }
   | { t: 'answer'; change: ConfigChange }
@@ -161,6 +165,15 @@ const actionArb = (opts: { crashes: boolean; unavailable0?: boolean }): fc.Arbit
         t: fc.constant('advance' as const),
         ms: fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 300, max: 6000 }), fc.constant(60_000)),
       }),
+    },
+    // A timer event whose timer was cleared, already fired or never armed (the runtime's watchdog
+    // probe): the readyTimeout of a worker that is ready or gone, the kill timer of a worker that
+    // exited, the backoff or bake timer of an old slot or reload.
+    { weight: 2, arbitrary: fc.record({ t: fc.constant('staleTimer' as const), pick: fc.nat() }) },
+    // The event loop was blocked: timers fire late, before or interleaved with the process events due meanwhile.
+    {
+      weight: 2,
+      arbitrary: fc.record({ t: fc.constant('late' as const), ms: fc.integer({ min: 1, max: 8000 }), timersFirst: fc.boolean() }),
     },
     {
       weight: 2,
@@ -247,7 +260,7 @@ class Checked {
     const s = res.state;
     const fx = res.effects;
     const where = `after ${JSON.stringify(event).slice(0, 160)}`;
-    situations(prev, event, res);
+    situations(prev, event, res, this.w.now);
     if (event.type === 'worker.exited' && event.lingering) count('leader exited, group lingers');
     if (event.type === 'worker.gone') count('lingering group gone');
 
@@ -410,6 +423,31 @@ class Checked {
       case 'advance':
         w.advance(a.ms);
         break;
+      case 'staleTimer': {
+        const armedNow = new Set(w.timers.keys());
+        const keys = [...new Set(w.effectsOf('timer.set').map((e) => e.key))].filter((k) => !armedNow.has(k));
+        keys.push('probe:watchdog');
+        const key = keys[a.pick % keys.length]!;
+        count(`stale timer: ${key.split(':')[0]}`);
+        w.send({ type: 'timer', key });
+        break;
+      }
+      case 'late': {
+        // Nothing fires while the loop is blocked; then the overdue timers run (in due order, each
+        // one skipped if an earlier one's step cleared or re-armed it), then the process events.
+        const end = w.now + a.ms;
+        const overdue = [...w.timers].filter(([, t]) => t.due <= end).sort(([, x], [, y]) => x.due - y.due || x.seq - y.seq);
+        w.now = end;
+        if (a.timersFirst) {
+          for (const [key, t] of overdue) {
+            if (w.timers.get(key)?.seq !== t.seq) continue;
+            w.timers.delete(key);
+            w.send({ type: 'timer', key });
+          }
+        }
+        w.advance(0);
+        break;
+      }
       case 'reload':
         w.reload(a.groups);
         break;

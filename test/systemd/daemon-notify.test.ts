@@ -8,12 +8,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, killAll, smoothctl, startDaemon, tempDir, track, waitFor } from '../integration/harness.js';
+import { FIXTURES, smoothctl, startDaemon, tempDir, track, waitFor, cleanup } from '../integration/harness.js';
 import { bindReceiver, type Receiver } from './dgram.js';
 
 const receivers: Receiver[] = [];
-afterEach(() => {
-  killAll();
+afterEach(async () => {
+  await cleanup();
   for (const r of receivers.splice(0)) r.close();
 });
 
