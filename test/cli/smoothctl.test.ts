@@ -177,6 +177,7 @@ async function daemon(overrides: Parameters<typeof fakeHandlers>[0] = {}): Promi
     handlers: {
       reload: record('reload', base.reload),
       restart: record('restart', base.restart),
+      rollback: record('rollback', base.rollback),
       status: record('status', base.status),
       stop: record('stop', base.stop),
     },

@@ -249,3 +249,58 @@ describe('reload --dry-run and the release history', () => {
     expect(table.stdout).toContain('releases web: 2 BAD bad0001, 1 current a1b2c3d');
   }, 30_000);
 });
+
+describe('smoothctl rollback', () => {
+  it('returns to the previous good release under load with 0 failed requests, keeping its generation number', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const { d, port } = await web(dir, '{ bake: 0s }');
+    release(dir, 'v2');
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    expect(await releasesServed(port)).toEqual(new Set(['v2']));
+    const load = startLoad(port, { concurrency: 8 });
+    loads.push(load);
+    const r = await smoothctl(d.socket, ['rollback', '--json']);
+    await load.stop();
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ name: 'web', state: 'rolled', generation: 1 }] });
+    expect(load.failed).toBe(0);
+    expect(await releasesServed(port)).toEqual(new Set(['v1']));
+    const s = await d.status();
+    expect(s.groups[0].generation).toBe(1);
+    expect(s.groups[0].history.map((h: { generation: number; state: string }) => [h.generation, h.state])).toEqual([
+      [2, 'good'],
+      [1, 'current'],
+    ]);
+    // The next reload (current still points at v2) takes a new number; --to names a generation.
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    expect((await d.status()).groups[0].generation).toBe(3);
+    const same = await smoothctl(d.socket, ['rollback', 'web', '--to', '2']);
+    expect(same.code).toBe(2); // generation 2 is v2 again: the same release as generation 3
+    expect(same.stderr).toMatch(/same folder .* as the current generation 3/);
+    expect((await smoothctl(d.socket, ['rollback', 'web', '--to', '1'])).code).toBe(0);
+    expect(await releasesServed(port)).toEqual(new Set(['v1']));
+  }, 60_000);
+
+  it('refuses an in-place deploy (same folder) unless --force, and a release whose folder is gone, naming the path', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const { d } = await web(dir, '{ bake: 0s }', { count: 1 });
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0); // same folder: generation 2 is v1 again
+    const inPlace = await smoothctl(d.socket, ['rollback']);
+    expect(inPlace.code).toBe(2);
+    expect(inPlace.stderr).toMatch(/in-place deploy.*releases\/N behind a current symlink.*--force/);
+    expect((await smoothctl(d.socket, ['rollback', '--force'])).code).toBe(0);
+    expect((await d.status()).groups[0].generation).toBe(1);
+
+    release(dir, 'v2');
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    const v1 = fs.realpathSync(path.join(dir, 'releases', 'v1'));
+    fs.rmSync(v1, { recursive: true });
+    const gone = await smoothctl(d.socket, ['rollback']);
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toContain(`folder ${v1} no longer exists`);
+    expect((await smoothctl(d.socket, ['rollback', 'web', 'other', '--to', '1'])).code).toBe(64);
+  }, 60_000);
+});

@@ -349,3 +349,35 @@ describe('rollback', () => {
     expect(gens(w, 'web')).toEqual([1]);
   });
 });
+
+describe('rollback on purpose (smoothctl rollback)', () => {
+  const target = (w: World, generation: number) => {
+    const h = w.state.groups[0]!.history.find((x) => x.generation === generation)!;
+    return [{ group: 'web', generation, spec: h.spec }];
+  };
+
+  it('rolls back to an existing generation without a new number; asked for during a reload it waits as its own item', () => {
+    const w = world([{ count: 2 }]);
+    w.autoReady = true;
+    w.reload();
+    w.advance(1000);
+    expect(w.state.groups[0]!.generation).toBe(2);
+    for (const p of w.procs.values()) p.behavior.drainMs = 500;
+    w.current = makeConfig([groupConfig({ count: 2 })], 3);
+    w.reload(null, 70); // reload 2 runs (to generation 3)
+    w.send({ type: 'rollback.request', requestId: 71, targets: target(w, 1) });
+    expect(w.accepted(71)).toMatchObject({ state: 'queued', reloadId: 3 });
+    w.reload(null, 72); // joins the follow-up reload, not the rollback
+    expect(w.accepted(72)).toMatchObject({ state: 'queued', reloadId: 4 });
+    for (let i = 0; i < 20; i++) {
+      w.advance(500);
+      w.readyAll();
+    }
+    expect(w.finished.get(2)).toMatchObject({ state: 'succeeded', groups: [{ generation: 3 }] });
+    expect(w.finished.get(3)).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ generation: 1 }] });
+    expect(w.finished.get(4)).toMatchObject({ state: 'succeeded', groups: [{ generation: 4 }] });
+    expect(w.finishedOrder).toEqual([1, 2, 3, 4]);
+    expect(gens(w)).toEqual([4, 4]);
+    expect(w.violations).toEqual([]);
+  });
+});
