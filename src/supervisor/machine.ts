@@ -156,7 +156,7 @@ class Stepper {
     this.emit({ type: 'daemon.state', state, status: statusLine(this.s, this.now) });
   }
 
-  progress(step: ProgressEvent['step'], w: WorkerRecord | null, group: string | null, message: string): void {
+  progress(step: ProgressEvent['step'], w: WorkerRecord | null, group: string | null, message: string, extra: { bakeMs?: number } = {}): void {
     const r = this.s.reload;
     if (!r) return;
     const entry = group ? r.order.find((e) => e.name === group) : undefined;
@@ -173,6 +173,7 @@ class Stepper {
         done: entry?.done ?? 0,
         total: entry?.total ?? 0,
         message,
+        ...extra,
       },
     });
   }
@@ -499,11 +500,20 @@ class Stepper {
       removed: [],
       startedAt: this.now,
       readyAt: null,
-      order: targets.map((t) => ({ ...entry(t.group, 'pending', t.generation, t.spec), total: t.spec.count, fixed: true })),
+      // A rollback that waited behind a reload can find its group there already (that
+      // reload failed and was rolled back to it): nothing to roll for that group.
+      order: targets.map((t) =>
+        this.group(t.group)!.generation === t.generation
+          ? entry(t.group, 'skipped', t.generation, null)
+          : { ...entry(t.group, 'pending', t.generation, t.spec), total: t.spec.count, fixed: true },
+      ),
       rollback: null,
     };
     this.setDaemon('reloading');
     this.log('info', 'rollback started', { reloadId: q.id, targets: targets.map((t) => `${t.group}@${t.generation}`) });
+    for (const e of this.s.reload.order) {
+      if (e.state === 'skipped') this.progress('group.skipped', null, e.name, `${e.name}: already on generation ${e.generation}, nothing to roll back`);
+    }
   }
 
   private beginReload(q: QueuedReload): void {

@@ -381,3 +381,26 @@ describe('rollback on purpose (smoothctl rollback)', () => {
     expect(w.violations).toEqual([]);
   });
 });
+
+describe('rollback on purpose, queued behind a reload that failed', () => {
+  it('finds its group already back on the target (the reload was rolled back to it): skipped, nothing respawned', () => {
+    const w = world([{ count: 2, readyTimeoutMs: 1000 }]);
+    w.behave = (sp) => (sp.generation === 2 ? { crashAfterMs: 300 } : {});
+    w.reload(); // reload 1 rolls to generation 2, which exits before it is ready
+    const h1 = w.state.groups[0]!.history.find((x) => x.generation === 1)!;
+    w.send({ type: 'rollback.request', requestId: 90, targets: [{ group: 'web', generation: 1, spec: h1.spec }] });
+    expect(w.accepted(90)).toMatchObject({ state: 'queued', reloadId: 2 });
+    for (let i = 0; i < 10; i++) {
+      w.advance(500);
+      w.readyAll();
+    }
+    expect(w.finished.get(1)).toMatchObject({ state: 'failed', rollback: { state: 'succeeded' } });
+    const spawnsBefore = w.effectsOf('spawn').length;
+    expect(w.finished.get(2)).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ name: 'web', state: 'skipped' }] });
+    expect(w.workers().filter((x) => x.startedBy === 2)).toEqual([]);
+    expect(w.effectsOf('spawn').length).toBe(spawnsBefore);
+    expect(gens(w)).toEqual([1, 1]);
+    expect(w.state.groups[0]!.generation).toBe(1);
+    expect(w.violations).toEqual([]);
+  });
+});
