@@ -151,6 +151,7 @@ function progressParams(e: ProgressEvent & { reloadId: number }): Record<string,
     pid: e.pid,
     slot: e.slot,
     generation: e.generation,
+    ...(e.bakeMs !== undefined ? { bakeMs: e.bakeMs } : {}),
   };
 }
 

@@ -256,6 +256,8 @@ export interface ProgressEvent {
   done: number;
   total: number;
   message: string;
+  /** `bake.started`: how long the canary bakes (for a countdown). */
+  bakeMs?: number;
 }
 
 export type Effect =
