@@ -93,6 +93,52 @@ describe('a release that answers 500 once ready', () => {
   }
 });
 
+describe('after the 500-release was rolled back automatically', () => {
+  it('history shows its revision bad; smoothctl rollback returns to the release before with 0 failed requests; numbers only grow', async () => {
+    const dir = tempDir();
+    release(dir, 'v0', { REVISION: 'rev0000\n' });
+    const { d, port } = await web(dir, '{ bake: 3s, maxErrorRate: 0.05, minRequests: 20 }');
+    release(dir, 'v1', { REVISION: 'rev0001\n' });
+    const load = startLoad(port, { concurrency: 16 });
+    loads.push(load);
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0); // generation 2: v1, good
+    release(dir, 'v2', { REVISION: 'bad0002\n', 'status.txt': '500' });
+    const bad = await smoothctl(d.socket, ['reload', '--json']);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ state: 'failed', rollback: { state: 'succeeded' }, groups: [{ rollback: { state: 'succeeded', generation: 2 } }] });
+    // The automatic rollback kept the old generation's number.
+    let s = await d.status();
+    expect(s.groups[0].generation).toBe(2);
+    expect(s.groups[0].workers.map((w: { generation: number }) => w.generation)).toEqual([2, 2, 2]);
+    expect(s.groups[0].history.map((h: { generation: number; state: string; revision: string | null }) => [h.generation, h.state, h.revision])).toEqual([
+      [3, 'bad', 'bad0002'],
+      [2, 'current', 'rev0001'],
+      [1, 'good', 'rev0000'],
+    ]);
+    const errorsBefore = load.failed;
+    const http500Before = load.errors.get('HTTP 500') ?? 0;
+    const rb = await smoothctl(d.socket, ['rollback', '--json']);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(JSON.parse(rb.stdout)).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ name: 'web', state: 'rolled', generation: 1 }] });
+    await new Promise((r) => setTimeout(r, 300));
+    // Requests that failed during the manual rollback: none (only the bad canary's 500s came before it).
+    expect(load.failed - errorsBefore).toBe(0);
+    expect(load.errors.get('HTTP 500') ?? 0).toBe(http500Before);
+    await load.stop();
+    expect(connectionErrors(load)).toBe(0);
+    expect(await releasesServed(port)).toEqual(new Set(['v0']));
+    s = await d.status();
+    expect(s.groups[0].generation).toBe(1);
+    expect(s.groups[0].revision).toBe('rev0000');
+    // The next reload takes a new number, higher than every earlier one (3 stays the bad one).
+    release(dir, 'v4', { REVISION: 'rev0004\n' });
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    s = await d.status();
+    expect(s.groups[0].generation).toBe(4);
+    expect(s.groups[0].workers.map((w: { generation: number }) => w.generation)).toEqual([4, 4, 4]);
+  }, 120_000);
+});
+
 describe('a release that crashes a few seconds after ready', () => {
   it('is caught by the bake: the reload fails, the old workers never stopped', async () => {
     const dir = tempDir();
