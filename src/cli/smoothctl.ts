@@ -623,7 +623,7 @@ function formatSeconds(ms: number): string {
 
 export function formatReportSummary(verb: string, r: ReloadReport): string {
   const groups = (r.groups ?? [])
-    .map((g) => (g.state === 'rolled' ? `${g.name} ${g.done}/${g.total}` : `${g.name} ${g.state}${g.total > 0 ? ` ${g.done}/${g.total}` : ''}`))
+    .map((g) => (g.state === 'rolled' ? `${g.name} ${g.done}/${g.total}${verb === 'rollback' && g.generation !== null ? ` back on generation ${g.generation}` : ''}` : `${g.name} ${g.state}${g.total > 0 ? ` ${g.done}/${g.total}` : ''}`))
     .join(', ');
   if (r.state === 'succeeded') {
     return `${verb} ${r.id} succeeded${r.durationMs !== null && r.durationMs !== undefined ? ` in ${formatSeconds(r.durationMs)}` : ''}${groups ? `: ${groups}` : ''}`;
@@ -744,7 +744,10 @@ async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'resta
         return exit;
       }
       if (cmd.json) io.stdout.write(json({ error: { code: err.code, message: err.message, data: err.data } }));
-      io.stderr.write(`smoothctl: ${cmd.name} ${exit === EXIT.REFUSED ? 'refused' : 'failed'}: ${escapeControl(err.message)}\n`);
+      // smoothd's rollback refusals already say "rollback refused: ...": not twice.
+      const lead = `${cmd.name} ${exit === EXIT.REFUSED ? 'refused' : 'failed'}: `;
+      const message = err.message.startsWith(lead) ? err.message.slice(lead.length) : err.message;
+      io.stderr.write(`smoothctl: ${lead}${escapeControl(message)}\n`);
       return exit;
     }
     throw err;

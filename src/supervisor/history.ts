@@ -75,7 +75,7 @@ export function rollbackTarget(history: HistoryEntry[], current: number, to: num
     return h;
   }
   const h = [...history].sort((a, b) => b.generation - a.generation).find((x) => x.generation < current && x.outcome === 'good');
-  return h ?? `no good generation older than the current one (${current}) to roll back to`;
+  return h ?? `no good generation older than the current one (${current}) to roll back to; smoothctl status lists the history, and --to N names one`;
 }
 
 /** Same folder, same command, same environment: respawning `a` would run what `b` runs (an in-place deploy). */
