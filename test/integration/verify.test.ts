@@ -171,6 +171,10 @@ describe('a release that crashes a few seconds after ready', () => {
     expect(report.failure.reason).toMatch(/after it was ready, during the 6s watch/);
     expect(report.rollback.state).toBe('succeeded');
     expect(await releasesServed(port)).toEqual(new Set(['v1']));
+    // The respawned workers run generation 1 again, under its number.
+    const back = await d.status();
+    expect(back.groups[0].generation).toBe(1);
+    expect(back.groups[0].workers.map((w: { generation: number }) => w.generation)).toEqual([1, 1, 1]);
     // Only requests in flight on a crashing worker can fail (the app exits mid-request): all three
     // new workers crash, each with at most the 8 clients' requests in flight.
     expect(connectionErrors(load)).toBeLessThanOrEqual(3 * 8);

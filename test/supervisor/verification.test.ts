@@ -404,3 +404,32 @@ describe('rollback on purpose, queued behind a reload that failed', () => {
     expect(w.violations).toEqual([]);
   });
 });
+
+describe('reloads asked for during a rollback on purpose', () => {
+  it('join the single follow-up reload, which starts when the rollback ends and takes a new number', () => {
+    const w = world([{ count: 2 }]);
+    w.autoReady = true;
+    w.reload();
+    w.advance(1000);
+    expect(w.finished.get(1)).toMatchObject({ state: 'succeeded', groups: [{ generation: 2 }] });
+    for (const p of w.procs.values()) p.behavior.drainMs = 500;
+    const h1 = w.state.groups[0]!.history.find((x) => x.generation === 1)!;
+    w.send({ type: 'rollback.request', requestId: 80, targets: [{ group: 'web', generation: 1, spec: h1.spec }] });
+    expect(w.accepted(80)).toMatchObject({ state: 'running', reloadId: 2 });
+    w.current = makeConfig([groupConfig({ count: 2 })], 3);
+    w.reload(null, 81);
+    w.reload(null, 82);
+    expect(w.accepted(81)).toMatchObject({ state: 'queued', reloadId: 3 });
+    expect(w.accepted(82)).toMatchObject({ state: 'queued', reloadId: 3 });
+    expect(w.loads).toEqual([1]); // the follow-up reads the config only when the rollback is over
+    for (let i = 0; i < 20; i++) {
+      w.advance(500);
+      w.readyAll();
+    }
+    expect(w.finished.get(2)).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ state: 'rolled', generation: 1 }] });
+    expect(w.finished.get(3)).toMatchObject({ state: 'succeeded', groups: [{ generation: 3 }] });
+    expect(w.finishedOrder).toEqual([1, 2, 3]);
+    expect(gens(w)).toEqual([3, 3]);
+    expect(w.violations).toEqual([]);
+  });
+});
