@@ -116,8 +116,11 @@ describe('after the 500-release was rolled back automatically', () => {
       [1, 'good', 'rev0000'],
     ]);
     const errorsBefore = load.failed;
+    const okBefore = load.ok;
     const http500Before = load.errors.get('HTTP 500') ?? 0;
+    const t0 = Date.now();
     const rb = await smoothctl(d.socket, ['rollback', '--json']);
+    console.log(`manual rollback after the 500-release: exit ${rb.code} after ${Date.now() - t0} ms; ${load.ok - okBefore} requests served meanwhile, ${load.failed - errorsBefore} failed`);
     expect(rb.code, rb.stderr).toBe(0);
     expect(JSON.parse(rb.stdout)).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ name: 'web', state: 'rolled', generation: 1 }] });
     await new Promise((r) => setTimeout(r, 300));

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { GroupConfig, VerifyPolicy } from '../../src/config/types.js';
+import { statusLine } from '../../src/supervisor/machine.js';
 import { groupConfig, makeConfig, runningWorld, type World } from './harness.js';
 
 const verify = (v: Partial<VerifyPolicy>): VerifyPolicy => ({ bakeMs: 0, maxErrorRate: null, minRequests: 20, watchMs: 0, ...v });
@@ -413,9 +414,11 @@ describe('reloads asked for during a rollback on purpose', () => {
     w.advance(1000);
     expect(w.finished.get(1)).toMatchObject({ state: 'succeeded', groups: [{ generation: 2 }] });
     for (const p of w.procs.values()) p.behavior.drainMs = 500;
+    w.autoReady = false;
     const h1 = w.state.groups[0]!.history.find((x) => x.generation === 1)!;
     w.send({ type: 'rollback.request', requestId: 80, targets: [{ group: 'web', generation: 1, spec: h1.spec }] });
     expect(w.accepted(80)).toMatchObject({ state: 'running', reloadId: 2 });
+    expect(statusLine(w.state, w.now)).toBe('rolling back web to generation 1: 0/2 replaced'); // systemd's STATUS=
     w.current = makeConfig([groupConfig({ count: 2 })], 3);
     w.reload(null, 81);
     w.reload(null, 82);
