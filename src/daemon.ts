@@ -151,6 +151,7 @@ function progressParams(e: ProgressEvent & { reloadId: number }): Record<string,
     pid: e.pid,
     slot: e.slot,
     generation: e.generation,
+    ...(e.bakeMs !== undefined ? { bakeMs: e.bakeMs } : {}),
   };
 }
 
@@ -163,6 +164,8 @@ function refusal(err: unknown): unknown {
       return rpcErrors.daemonStopping();
     case 'unknown-group':
       return new RpcError(ERROR_CODES.UNKNOWN_GROUP, err.message);
+    case 'rollback-refused':
+      return new RpcError(ERROR_CODES.ROLLBACK_REFUSED, err.message);
   }
 }
 
@@ -242,6 +245,12 @@ export function controlHandlers(runtime: Runtime, log: Logger, obs?: Observabili
         ? dryRun(p.groups && p.groups.length > 0 ? p.groups : null)
         : roll((w) => runtime.requestReload(p.groups && p.groups.length > 0 ? p.groups : null, 'rpc', w), p.wait === true, ctx),
     restart: (p: { group: string; wait?: boolean }, ctx: CallContext) => roll((w) => runtime.requestRestart(p.group, w), p.wait === true, ctx),
+    rollback: (p: { groups?: string[]; to?: number; force?: boolean; wait?: boolean }, ctx: CallContext) =>
+      roll(
+        (w) => runtime.requestRollback({ groups: p.groups && p.groups.length > 0 ? p.groups : null, to: p.to ?? null, force: p.force === true }, w),
+        p.wait === true,
+        ctx,
+      ),
     status: async () => {
       const doc = runtime.status();
       return obs ? { ...doc, daemon: { ...doc.daemon, metrics: obs.listener() } } : doc;

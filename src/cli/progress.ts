@@ -31,10 +31,12 @@ export interface BarState {
   step: string;
   /** When smoothctl sent the request (ms, the clock renderFrame gets). */
   startedAt: number;
+  /** A canary baking (from `bake.started`, which carries its length): the bar counts it down. */
+  bake: { group: string; ms: number; since: number } | null;
 }
 
 export function initialBar(verb: string, startedAt: number): BarState {
-  return { verb, id: null, group: null, done: 0, total: 0, step: 'waiting for smoothd', startedAt };
+  return { verb, id: null, group: null, done: 0, total: 0, step: 'waiting for smoothd', startedAt, bake: null };
 }
 
 interface Note {
@@ -44,6 +46,7 @@ interface Note {
   message?: unknown;
   done?: unknown;
   total?: unknown;
+  bakeMs?: unknown;
 }
 
 /** The message without a leading "GROUP: " (some steps repeat the group in their text). */
@@ -68,8 +71,14 @@ export function formatProgress(params: unknown): string {
   return `${prefix}${stripGroup(p.message, group)}${count}`;
 }
 
-/** Fold one notification into the state; `line` is set when the step gets a permanent line. */
-export function applyProgress(state: BarState, params: unknown): { state: BarState; line: string | null } {
+/** Steps after which no canary bakes any more (the bake passed or the roll failed or moved on). */
+const BAKE_OVER = new Set(['bake.passed', 'verify.failed', 'worker.failed', 'group.rolled', 'group.started', 'rollback.started', 'rollback.done']);
+
+/**
+ * Fold one notification into the state; `line` is set when the step gets a
+ * permanent line. `now` (the clock renderFrame gets) starts a bake countdown.
+ */
+export function applyProgress(state: BarState, params: unknown, now = state.startedAt): { state: BarState; line: string | null } {
   if (typeof params !== 'object' || params === null) return { state, line: null };
   const p = params as Note;
   const next: BarState = { ...state };
@@ -83,6 +92,8 @@ export function applyProgress(state: BarState, params: unknown): { state: BarSta
     }
   }
   if (typeof p.message === 'string') next.step = stripGroup(p.message, group);
+  if (p.event === 'bake.started' && group !== null && typeof p.bakeMs === 'number' && p.bakeMs > 0) next.bake = { group, ms: p.bakeMs, since: now };
+  else if (typeof p.event === 'string' && BAKE_OVER.has(p.event)) next.bake = null;
   const line = typeof p.event === 'string' && PERMANENT.has(p.event) ? formatProgress(params) : null;
   return { state: next, line };
 }
@@ -109,8 +120,15 @@ function truncate(text: string, max: number, unicode: boolean): string {
   return text.slice(0, max - ellipsis.length) + ellipsis;
 }
 
+/** The bake countdown: `canary 3 s of 10 s` (whole seconds, like smoothd's STATUS=). */
+export function bakeText(bake: { ms: number; since: number }, now: number): string {
+  const elapsed = Math.min(bake.ms, Math.max(0, now - bake.since));
+  return `canary ${Math.floor(elapsed / 1000)} s of ${Math.max(1, Math.round(bake.ms / 1000))} s`;
+}
+
 /**
- * One frame: `reload 3 web [██████░░░░░░] 2/4 1.2s worker 7 (pid 1234) ready`.
+ * One frame: `reload 3 web [██████░░░░░░] 2/4 1.2s worker 7 (pid 1234) ready`;
+ * while a canary bakes the step is its countdown: `... 1/4 5.0s canary 3 s of 10 s`.
  * Pure. The step is cut first when the terminal is narrow, then the bar
  * shrinks, then the whole line is cut.
  */
@@ -124,7 +142,8 @@ export function renderFrame(state: BarState, now: number, opts: FrameOptions): s
   const [full, empty] = opts.unicode ? ['█', '░'] : ['#', '-'];
   const parts = (barWidth: number): string[] => {
     const out = [head];
-    if (state.group !== null) out.push(state.group);
+    const group = state.bake?.group ?? state.group;
+    if (group !== null) out.push(group);
     if (barWidth > 0 && state.total > 0) {
       const filled = Math.round(ratio * barWidth);
       out.push(`[${full.repeat(filled)}${empty.repeat(barWidth - filled)}]`);
@@ -139,7 +158,8 @@ export function renderFrame(state: BarState, now: number, opts: FrameOptions): s
   const fixed = parts(Math.max(0, barWidth)).join(' ');
   if (fixed.length >= max) return truncate(fixed, max, opts.unicode);
   const room = max - fixed.length - 1;
-  return room > 0 && state.step !== '' ? `${fixed} ${truncate(state.step, room, opts.unicode)}` : fixed;
+  const step = state.bake !== null ? bakeText(state.bake, now) : state.step;
+  return room > 0 && step !== '' ? `${fixed} ${truncate(step, room, opts.unicode)}` : fixed;
 }
 
 export const ERASE_LINE = '\x1b[K';
@@ -189,7 +209,7 @@ export class TtyProgress implements ProgressSink {
 
   update(params: unknown): void {
     if (this.done) return;
-    const { state, line } = applyProgress(this.state, params);
+    const { state, line } = applyProgress(this.state, params, this.opts.now());
     this.state = state;
     if (line !== null) {
       this.out.write(`\r${ERASE_LINE}${line}\n`);

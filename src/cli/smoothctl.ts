@@ -70,7 +70,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json' | 'ready' | 'dry-run' | 'lines' | 'follow';
+type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json' | 'ready' | 'dry-run' | 'lines' | 'follow' | 'to' | 'force';
 
 interface OptSpec {
   name: OptName;
@@ -88,6 +88,8 @@ const OPTIONS: Record<OptName, OptSpec> = {
   group: { name: 'group', short: 'g', value: 'NAME', describe: 'only roll this group (repeat, or comma-separate, for several)' },
   wait: { name: 'wait', negatable: true, describe: 'return as soon as smoothd accepted the request (prints the reload id)' },
   json: { name: 'json', describe: 'print JSON on stdout instead of text' },
+  to: { name: 'to', value: 'GENERATION', describe: 'rollback: the generation to return to (with exactly one GROUP)' },
+  force: { name: 'force', describe: 'rollback: go back even to the same release as the current one (an in-place deploy)' },
   'dry-run': { name: 'dry-run', describe: 'only read and check the config and print what a reload would change per group; starts nothing' },
   lines: { name: 'lines', short: 'n', value: 'N', describe: 'logs: how many of the last lines (default 20)' },
   follow: { name: 'follow', short: 'f', describe: 'logs: keep printing new lines until Ctrl-C or until smoothd stops' },
@@ -97,12 +99,14 @@ const OPTIONS: Record<OptName, OptSpec> = {
 const GLOBAL_OPTS: readonly OptName[] = ['socket', 'timeout'];
 
 interface CommandSpec {
-  name: 'reload' | 'restart' | 'status' | 'stop' | 'metrics' | 'events' | 'logs';
+  name: 'reload' | 'restart' | 'rollback' | 'status' | 'stop' | 'metrics' | 'events' | 'logs';
   usage: string;
   describe: string;
   positionals: readonly string[];
   /** Positionals that may be left out, after the required ones. */
   optional?: readonly string[];
+  /** Takes any number of positionals (group names) instead of exactly `positionals`. */
+  variadic?: boolean;
   options: readonly OptName[];
 }
 
@@ -120,6 +124,14 @@ const COMMANDS: readonly CommandSpec[] = [
     describe: 'roll one group, even one marked reloadable: false',
     positionals: ['GROUP'],
     options: ['wait', 'json'],
+  },
+  {
+    name: 'rollback',
+    usage: 'rollback [GROUP]... [--to GENERATION] [--force] [--no-wait] [--json]',
+    describe: 'roll groups back on purpose to their newest good older generation (or --to); waits until it ends',
+    positionals: [],
+    variadic: true,
+    options: ['to', 'force', 'wait', 'json'],
   },
   {
     name: 'status',
@@ -162,6 +174,7 @@ const COMMANDS: readonly CommandSpec[] = [
 export type Command =
   | { name: 'reload'; groups: string[]; wait: boolean; json: boolean; dryRun?: boolean }
   | { name: 'restart'; group: string; wait: boolean; json: boolean }
+  | { name: 'rollback'; groups: string[]; to: number | null; force: boolean; wait: boolean; json: boolean }
   | { name: 'status'; json: boolean; ready?: boolean }
   | { name: 'stop'; wait: boolean }
   | { name: 'metrics' }
@@ -207,7 +220,7 @@ function checkGroupName(name: string, what: string): string {
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positionals: string[] = [];
   const seen = new Map<OptName, string>(); // option -> how the user spelled it (for messages)
-  const values: { socket?: string; timeout?: string; groups: string[]; wait?: boolean; json?: boolean; ready?: boolean; dryRun?: boolean; lines?: string; follow?: boolean } = { groups: [] };
+  const values: { socket?: string; timeout?: string; groups: string[]; wait?: boolean; json?: boolean; ready?: boolean; dryRun?: boolean; lines?: string; follow?: boolean; to?: string; force?: boolean } = { groups: [] };
   let help = false;
   let version = false;
 
@@ -300,6 +313,12 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       case 'follow':
         values.follow = !negated;
         break;
+      case 'to':
+        values.to = value!;
+        break;
+      case 'force':
+        values.force = !negated;
+        break;
       default: {
         const never: never = spec.name;
         throw new Error(`unhandled option ${String(never)}`);
@@ -317,7 +336,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     const topic = first === 'help' ? (positionals[1] ?? null) : (first ?? null);
     return { ...common, command: { name: 'help', topic } };
   }
-  if (first === undefined) throw new UsageError('no command given (reload, restart, status, stop, metrics, events, logs)');
+  if (first === undefined) throw new UsageError('no command given (reload, restart, rollback, status, stop, metrics, events, logs)');
   const cmd = COMMANDS.find((c) => c.name === first);
   if (cmd === undefined) {
     const names = COMMANDS.map((c) => c.name);
@@ -333,7 +352,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (rest.length < cmd.positionals.length) {
     throw new UsageError(`${cmd.name} needs ${cmd.positionals.join(' ')} (usage: smoothctl ${cmd.usage})`);
   }
-  if (rest.length > cmd.positionals.length + (cmd.optional?.length ?? 0)) {
+  if (rest.length > cmd.positionals.length + (cmd.optional?.length ?? 0) && !cmd.variadic) {
     throw new UsageError(
       `unexpected argument ${JSON.stringify(rest[cmd.positionals.length])} for ${cmd.name} (usage: smoothctl ${cmd.usage})`,
     );
@@ -345,6 +364,16 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       return { ...common, command: { name: 'reload', groups: [...new Set(values.groups)], wait, json, ...(values.dryRun ? { dryRun: true } : {}) } };
     case 'restart':
       return { ...common, command: { name: 'restart', group: checkGroupName(rest[0]!, 'group'), wait, json } };
+    case 'rollback': {
+      const groups = [...new Set(rest.map((g) => checkGroupName(g, 'group')))];
+      let to: number | null = null;
+      if (values.to !== undefined) {
+        if (!/^[1-9]\d{0,9}$/.test(values.to)) throw new UsageError(`--to ${JSON.stringify(values.to)} is not a generation number (a whole number from 1, as status shows in the group's history)`);
+        if (groups.length !== 1) throw new UsageError('--to needs exactly one GROUP: generation numbers are per group (smoothctl rollback web --to 3)');
+        to = Number(values.to);
+      }
+      return { ...common, command: { name: 'rollback', groups, to, force: values.force ?? false, wait, json } };
+    }
     case 'status':
       return { ...common, command: { name: 'status', json, ...(values.ready ? { ready: true } : {}) } };
     case 'stop':
@@ -373,7 +402,7 @@ const EXIT_CODE_LINES = [
   'Exit codes:',
   '  0   done',
   '  1   reload/restart failed (the old workers keep serving, or the rollback brought them back); status --ready: not ready',
-  '  2   refused (Windows, smoothd stopping)',
+  '  2   refused (Windows, smoothd stopping, rollback refused)',
   '  3   reload failed and its rollback failed too: mixed generations serve',
   '  64  usage error',
   '  69  smoothd not reachable (no socket / connection refused)',
@@ -594,7 +623,7 @@ function formatSeconds(ms: number): string {
 
 export function formatReportSummary(verb: string, r: ReloadReport): string {
   const groups = (r.groups ?? [])
-    .map((g) => (g.state === 'rolled' ? `${g.name} ${g.done}/${g.total}` : `${g.name} ${g.state}${g.total > 0 ? ` ${g.done}/${g.total}` : ''}`))
+    .map((g) => (g.state === 'rolled' ? `${g.name} ${g.done}/${g.total}${verb === 'rollback' && g.generation !== null ? ` back on generation ${g.generation}` : ''}` : `${g.name} ${g.state}${g.total > 0 ? ` ${g.done}/${g.total}` : ''}`))
     .join(', ');
   if (r.state === 'succeeded') {
     return `${verb} ${r.id} succeeded${r.durationMs !== null && r.durationMs !== undefined ? ` in ${formatSeconds(r.durationMs)}` : ''}${groups ? `: ${groups}` : ''}`;
@@ -671,11 +700,17 @@ async function runPreview(ctx: Ctx, cmd: Extract<Command, { name: 'reload' }>): 
   return EXIT.OK;
 }
 
-async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'restart' }>): Promise<number> {
+async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'restart' | 'rollback' }>): Promise<number> {
   const { io } = ctx;
   if (cmd.name === 'reload' && cmd.dryRun) return runPreview(ctx, cmd);
   const params: Record<string, unknown> =
-    cmd.name === 'reload' ? (cmd.groups.length > 0 ? { groups: cmd.groups } : {}) : { group: cmd.group };
+    cmd.name === 'restart'
+      ? { group: cmd.group }
+      : cmd.name === 'rollback'
+        ? { ...(cmd.groups.length > 0 ? { groups: cmd.groups } : {}), ...(cmd.to !== null ? { to: cmd.to } : {}), ...(cmd.force ? { force: true } : {}) }
+        : cmd.groups.length > 0
+          ? { groups: cmd.groups }
+          : {};
   params.wait = cmd.wait;
   // Progress always goes to stderr (--json only changes stdout): a live bar
   // on a terminal, one line per step otherwise. Nothing to show without wait.
@@ -709,7 +744,10 @@ async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'resta
         return exit;
       }
       if (cmd.json) io.stdout.write(json({ error: { code: err.code, message: err.message, data: err.data } }));
-      io.stderr.write(`smoothctl: ${cmd.name} ${exit === EXIT.REFUSED ? 'refused' : 'failed'}: ${escapeControl(err.message)}\n`);
+      // smoothd's rollback refusals already say "rollback refused: ...": not twice.
+      const lead = `${cmd.name} ${exit === EXIT.REFUSED ? 'refused' : 'failed'}: `;
+      const message = err.message.startsWith(lead) ? err.message.slice(lead.length) : err.message;
+      io.stderr.write(`smoothctl: ${lead}${escapeControl(message)}\n`);
       return exit;
     }
     throw err;
@@ -1020,6 +1058,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     switch (command.name) {
       case 'reload':
       case 'restart':
+      case 'rollback':
         return await runRoll(ctx, command);
       case 'status':
         return await runStatus(ctx, command);

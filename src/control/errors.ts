@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   NEEDS_RESTART: -32007,
   TOO_MANY_CONNECTIONS: -32008,
   ROLLBACK_FAILED: -32009,
+  ROLLBACK_REFUSED: -32010,
   INTERNAL: -32099,
 } as const;
 
@@ -138,6 +139,13 @@ export const ERROR_TABLE: readonly ErrorCodeInfo[] = [
     meaning: 'the reload failed and so did its rollback (a worker of the previous generation failed too): mixed generations serve',
     data: 'the reload report (with rollback)',
     exitCode: EXIT.ROLLBACK_FAILED,
+  },
+  {
+    code: ERROR_CODES.ROLLBACK_REFUSED,
+    name: 'ROLLBACK_REFUSED',
+    meaning: 'a rollback cannot run: no good generation to return to, its folder or program is gone, or it is the same release as the current one (in place; --force)',
+    data: null,
+    exitCode: EXIT.REFUSED,
   },
   {
     code: ERROR_CODES.INTERNAL,

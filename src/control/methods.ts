@@ -94,6 +94,12 @@ export interface RestartParams {
   group: string;
   wait?: boolean;
 }
+export interface RollbackParams {
+  groups?: string[];
+  to?: number;
+  force?: boolean;
+  wait?: boolean;
+}
 export type StatusParams = Record<string, never>;
 export interface StopParams {
   wait?: boolean;
@@ -162,6 +168,33 @@ export const METHODS = [
     ],
     result: '{id, state} without wait; the reload report with wait',
     errors: ROLL_ERRORS,
+    notifications: [PROGRESS_NOTIFICATION],
+  },
+  {
+    name: 'rollback',
+    summary: 'Roll groups back on purpose to an older good generation of their release history.',
+    help:
+      'Without groups: every reloadable group. The target is the newest good generation older than the current one, ' +
+      'or `to` (with exactly one group). Refused (ROLLBACK_REFUSED) when there is none, when its folder or program is gone, ' +
+      'or when it is the same release as the current one (an in-place deploy) unless force. The roll applies verify and ' +
+      'onFailure like a reload; asked for during a reload it waits as its own item. ' +
+      WAIT_HELP,
+    params: [
+      {
+        name: 'groups',
+        type: 'string[]',
+        required: false,
+        nonEmpty: true,
+        pattern: GROUP_NAME_PATTERN,
+        patternHint: GROUP_HINT,
+        description: 'Only roll back these groups (default: every reloadable group).',
+      },
+      { name: 'to', type: 'integer', required: false, description: 'The generation to return to (needs exactly one group).' },
+      { name: 'force', type: 'boolean', required: false, description: 'Roll back even to the same release as the current one.' },
+      { name: 'wait', type: 'boolean', required: false, description: 'Answer when the rollback ends (default false).' },
+    ],
+    result: '{id, state} without wait; the reload report (trigger "rollback") with wait',
+    errors: [...ROLL_ERRORS, ERROR_CODES.ROLLBACK_REFUSED],
     notifications: [PROGRESS_NOTIFICATION],
   },
   {

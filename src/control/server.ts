@@ -66,11 +66,12 @@ import {
   type MethodSpec,
   type ReloadParams,
   type RestartParams,
+  type RollbackParams,
   type StatusParams,
   type StopParams,
 } from './methods.js';
 
-export type { ReloadParams, RestartParams, StatusParams, StopParams } from './methods.js';
+export type { ReloadParams, RestartParams, RollbackParams, StatusParams, StopParams } from './methods.js';
 
 export interface CallContext {
   /** Send a notification on the caller's connection (dropped once it closed). */
@@ -86,6 +87,7 @@ export interface CallContext {
 export interface ControlHandlers {
   reload(p: ReloadParams, ctx: CallContext): Promise<unknown>;
   restart(p: RestartParams, ctx: CallContext): Promise<unknown>;
+  rollback(p: RollbackParams, ctx: CallContext): Promise<unknown>;
   status(p: StatusParams, ctx: CallContext): Promise<unknown>;
   stop(p: StopParams, ctx: CallContext): Promise<unknown>;
   /** `metrics` (DESIGN §11); absent in servers without observability. */
@@ -675,6 +677,7 @@ class ServerImpl implements ControlServer {
     const product: Record<string, (params: Record<string, unknown>, ctx: CallContext) => unknown> = {
       reload: (p, ctx) => handlers.reload(p as ReloadParams, ctx),
       restart: (p, ctx) => handlers.restart(p as unknown as RestartParams, ctx),
+      rollback: (p, ctx) => handlers.rollback(p as RollbackParams, ctx),
       status: (p, ctx) => handlers.status(p as StatusParams, ctx),
       stop: (p, ctx) => handlers.stop(p as StopParams, ctx),
       metrics: (p, ctx) => (handlers.metrics ? handlers.metrics(p as Record<string, never>, ctx) : { contentType: 'text/plain; version=0.0.4', text: '' }),

@@ -12,6 +12,7 @@ import { ConfigError } from '../config/types.js';
 import { initialState, step } from '../supervisor/machine.js';
 import type { ReloadReport, StatusDocument } from '../supervisor/report.js';
 import { buildStatus } from '../supervisor/status.js';
+import { planRollback, type RollbackAsk } from '../supervisor/history.js';
 import type { Effect, GenerationSpec, MachineEvent, MachineState, ProgressEvent, RefusalKind } from '../supervisor/types.js';
 import { SocketTable } from './sockets.js';
 import { compileCacheRoot } from './compile-cache.js';
@@ -87,7 +88,7 @@ export type RuntimeStatus = StatusDocument & { reloads: ReloadReport[] };
 /** Why a request was refused; the control layer turns it into a JSON-RPC error. */
 export class RequestRefused extends Error {
   constructor(
-    readonly kind: RefusalKind | 'stopping',
+    readonly kind: RefusalKind | 'stopping' | 'rollback-refused',
     message: string,
   ) {
     super(message);
@@ -194,6 +195,27 @@ export class Runtime {
   /** Asks for a reload. Resolves once accepted (running or queued) with its id. */
   requestReload(groups: string[] | null, trigger: string, waiter?: ReloadWaiter): Promise<Accepted> {
     return this.request((requestId) => ({ type: 'reload.request', requestId, groups, trigger }), waiter);
+  }
+
+  /**
+   * `smoothctl rollback`: picks each group's target from its history, refuses
+   * (ROLLBACK_REFUSED) when there is none, when it is the same release as today
+   * without `force`, or when its folder or program is gone; binds the listen
+   * addresses only the target uses; then asks the machine to roll.
+   */
+  async requestRollback(ask: RollbackAsk, waiter?: ReloadWaiter): Promise<Accepted> {
+    const plan = planRollback(this.state.groups, ask);
+    if (typeof plan === 'string') throw new RequestRefused('rollback-refused', `rollback refused: ${plan}`);
+    for (const t of plan) {
+      const gone = releaseGone(t.spec);
+      if (gone) throw new RequestRefused('rollback-refused', `rollback refused: ${t.group}: generation ${t.generation}'s ${gone}; nothing was changed`);
+    }
+    try {
+      await this.opts.sockets.bindAll(plan.flatMap((t) => t.spec.listen).filter((l) => !this.opts.sockets.get(l.address.key)));
+    } catch (err) {
+      throw new RequestRefused('rollback-refused', `rollback refused: cannot bind the target's listen address: ${(err as Error).message}`);
+    }
+    return this.request((requestId) => ({ type: 'rollback.request', requestId, targets: plan }), waiter);
   }
 
   requestRestart(group: string, waiter?: ReloadWaiter): Promise<Accepted> {
@@ -518,6 +540,21 @@ export class Runtime {
     const closed = this.opts.sockets.release(keep);
     if (closed.length > 0) this.log.info({ closed }, 'closed listen sockets no worker uses any more');
   }
+}
+
+/** Why a rollback target cannot run any more (its folder or program is gone), or null. */
+export function releaseGone(spec: GenerationSpec): string | null {
+  try {
+    if (!fs.statSync(spec.cwdReal).isDirectory()) return `folder ${spec.cwdReal} is not a folder any more`;
+  } catch {
+    return `folder ${spec.cwdReal} no longer exists (deleted release?)`;
+  }
+  try {
+    fs.accessSync(spec.executable, fs.constants.X_OK);
+  } catch {
+    return `program ${spec.executable} no longer exists or is not executable`;
+  }
+  return null;
 }
 
 /** Resident set size of a process from /proc, or null. */

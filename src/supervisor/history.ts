@@ -8,7 +8,7 @@
  * Entries keep their spec (for `smoothctl rollback`) but are not the specs
  * smoothd holds listen sockets for: those are the group's `specs`.
  */
-import type { GenerationSpec, HistoryEntry } from './types.js';
+import type { GenerationSpec, GroupState, HistoryEntry, RollbackTarget } from './types.js';
 
 export type HistoryState = 'current' | 'good' | 'bad';
 
@@ -75,5 +75,46 @@ export function rollbackTarget(history: HistoryEntry[], current: number, to: num
     return h;
   }
   const h = [...history].sort((a, b) => b.generation - a.generation).find((x) => x.generation < current && x.outcome === 'good');
-  return h ?? `no good generation older than the current one (${current}) to roll back to`;
+  return h ?? `no good generation older than the current one (${current}) to roll back to; smoothctl status lists the history, and --to N names one`;
+}
+
+/** Same folder, same command, same environment: respawning `a` would run what `b` runs (an in-place deploy). */
+export function sameRelease(a: GenerationSpec, b: GenerationSpec): boolean {
+  return a.cwdReal === b.cwdReal && a.executable === b.executable && JSON.stringify(a.command) === JSON.stringify(b.command) && JSON.stringify(a.env) === JSON.stringify(b.env);
+}
+
+export interface RollbackAsk {
+  /** null: every reloadable group. */
+  groups: string[] | null;
+  to: number | null;
+  force: boolean;
+}
+
+/**
+ * The targets of `smoothctl rollback`, or why it is refused. Checks what the
+ * state knows (history, in place); the runtime checks the files.
+ */
+export function planRollback(groups: readonly GroupState[], ask: RollbackAsk): RollbackTarget[] | string {
+  if (ask.to !== null && (ask.groups === null || ask.groups.length !== 1)) {
+    return 'rollback --to needs exactly one group (generation numbers are per group): smoothctl rollback GROUP --to N';
+  }
+  const names = ask.groups ?? groups.filter((g) => g.config.reloadable && !g.removing).map((g) => g.name);
+  if (names.length === 0) return 'no reloadable group to roll back';
+  const targets: RollbackTarget[] = [];
+  for (const name of names) {
+    const g = groups.find((x) => x.name === name);
+    if (!g) return `unknown group ${JSON.stringify(name)}; groups are: ${groups.map((x) => x.name).join(', ')}`;
+    const t = rollbackTarget(g.history, g.generation, ask.to);
+    if (typeof t === 'string') return `${name}: ${t}`;
+    const current = g.specs[String(g.generation)];
+    if (current && sameRelease(t.spec, current) && !ask.force) {
+      return (
+        `${name}: generation ${t.generation} runs the same folder (${t.spec.cwdReal}), command and environment as the current generation ${g.generation}, ` +
+        'so rolling back would run today\'s files again (an in-place deploy). Deploy each release into its own folder (releases/N behind a current ' +
+        'symlink) to make rollback meaningful, or pass --force to restart generation ' + String(t.generation) + ' anyway'
+      );
+    }
+    targets.push({ group: name, generation: t.generation, spec: t.spec });
+  }
+  return targets;
 }

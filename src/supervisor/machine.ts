@@ -17,7 +17,7 @@ import { ZERO } from './verify.js';
 import { canaryReady, onBakeEnd, onStats, onWatchEnd, stopShedding } from './verification-steps.js';
 
 export { SHED_SHARE } from './verification-steps.js';
-import { markOutcome, recordGeneration, trimHistory } from './history.js';
+import { markOutcome, recordGeneration, sameRelease, trimHistory } from './history.js';
 import type {
   Effect,
   GenerationSpec,
@@ -26,7 +26,9 @@ import type {
   MachineState,
   ProgressEvent,
   QueuedReload,
+  QueuedRollback,
   ReloadGroupEntry,
+  RollbackTarget,
   ReloadRun,
   SlotState,
   StepResult,
@@ -65,6 +67,7 @@ export function initialState(config: Config, specs: Record<string, GenerationSpe
     timers: {},
     reload: null,
     queued: null,
+    queuedRollbacks: [],
     lastReport: idleReport(),
     startFailure: null,
   };
@@ -153,7 +156,7 @@ class Stepper {
     this.emit({ type: 'daemon.state', state, status: statusLine(this.s, this.now) });
   }
 
-  progress(step: ProgressEvent['step'], w: WorkerRecord | null, group: string | null, message: string): void {
+  progress(step: ProgressEvent['step'], w: WorkerRecord | null, group: string | null, message: string, extra: { bakeMs?: number } = {}): void {
     const r = this.s.reload;
     if (!r) return;
     const entry = group ? r.order.find((e) => e.name === group) : undefined;
@@ -170,6 +173,7 @@ class Stepper {
         done: entry?.done ?? 0,
         total: entry?.total ?? 0,
         message,
+        ...extra,
       },
     });
   }
@@ -204,6 +208,8 @@ class Stepper {
         return this.onReloadRequest(e.requestId, e.groups, [], e.trigger);
       case 'restart.request':
         return this.onReloadRequest(e.requestId, [e.group], [e.group], 'restart');
+      case 'rollback.request':
+        return this.onRollbackRequest(e.requestId, e.targets);
       case 'config.loaded':
         return this.onConfigLoaded(e.reloadId, e.config, e.specs);
       case 'config.failed':
@@ -233,7 +239,10 @@ class Stepper {
     w.readyAt = this.now;
     this.clearTimer(`ready:${id}`);
     this.clearTimer(`readyTimeout:${id}`);
-    if (g && g.slots[w.slot]) g.slots[w.slot]!.generation = Math.max(g.slots[w.slot]!.generation, w.generation);
+    // The slot now runs this generation: its crash restarts use it. During a roll the target
+    // decides (a rollback goes to an older number); otherwise the newer of the two.
+    const slot = g?.slots[w.slot];
+    if (g && slot) slot.generation = g.rollTarget === w.generation ? w.generation : Math.max(slot.generation, w.generation);
     this.log('info', 'worker ready', { group: w.group, workerId: w.id, pid: w.pid, startupMs: this.now - w.startedAt });
     w.baseline = w.counters ?? { ...ZERO };
     if (w.startedBy !== null && this.s.reload?.id === w.startedBy) {
@@ -453,6 +462,60 @@ class Stepper {
     this.beginReload({ id, trigger, groups, force });
   }
 
+  /**
+   * `smoothctl rollback`: a roll of each group back to a generation of its
+   * history, under the same policy, verification and onFailure as a reload.
+   * Asked for during a reload, it waits as its own item (never merged into the
+   * follow-up reload).
+   */
+  private onRollbackRequest(requestId: number, targets: RollbackTarget[]): void {
+    if (this.s.daemon === 'stopping') {
+      this.emit({ type: 'reply.stopping', requestId });
+      return;
+    }
+    if (this.s.platform === 'win32') {
+      this.emit({ type: 'reply.refused', requestId, kind: 'windows', message: 'rollback is not supported on Windows: smoothd cannot hand listening sockets to new workers there' });
+      return;
+    }
+    const id = this.s.nextReloadId++;
+    if (this.s.reload || this.s.daemon === 'starting') {
+      this.s.queuedRollbacks.push({ id, targets });
+      this.log('info', 'rollback queued behind the running reload', { reloadId: id, groups: targets.map((t) => t.group) });
+      this.emit({ type: 'reply.accepted', requestId, reloadId: id, state: 'queued' });
+      return;
+    }
+    this.emit({ type: 'reply.accepted', requestId, reloadId: id, state: 'running' });
+    this.beginRollback({ id, targets });
+  }
+
+  private beginRollback(q: QueuedRollback): void {
+    const targets = q.targets.filter((t) => this.group(t.group));
+    const names = targets.map((t) => t.group);
+    this.s.reload = {
+      id: q.id,
+      trigger: 'rollback',
+      groups: names,
+      force: names,
+      phase: 'rolling',
+      removed: [],
+      startedAt: this.now,
+      readyAt: null,
+      // A rollback that waited behind a reload can find its group there already (that
+      // reload failed and was rolled back to it): nothing to roll for that group.
+      order: targets.map((t) =>
+        this.group(t.group)!.generation === t.generation
+          ? entry(t.group, 'skipped', t.generation, null)
+          : { ...entry(t.group, 'pending', t.generation, t.spec), total: t.spec.count, fixed: true },
+      ),
+      rollback: null,
+    };
+    this.setDaemon('reloading');
+    this.log('info', 'rollback started', { reloadId: q.id, targets: targets.map((t) => `${t.group}@${t.generation}`) });
+    for (const e of this.s.reload.order) {
+      if (e.state === 'skipped') this.progress('group.skipped', null, e.name, `${e.name}: already on generation ${e.generation}, nothing to roll back`);
+    }
+  }
+
   private beginReload(q: QueuedReload): void {
     this.s.reload = {
       id: q.id,
@@ -546,11 +609,14 @@ class Stepper {
           e.previous = g.config;
           e.previousGeneration = e.added ? null : g.generation;
           e.verification = newVerification();
-          const gen = g.lastGeneration + 1;
+          // A rollback on purpose returns to an existing generation; a reload makes a new one.
+          const gen = e.fixed ? e.generation! : g.lastGeneration + 1;
           e.generation = gen;
           g.generation = gen;
-          g.lastGeneration = gen;
-          g.history = recordGeneration(g.history, gen, e.spec!, this.now);
+          if (!e.fixed) {
+            g.lastGeneration = gen;
+            g.history = recordGeneration(g.history, gen, e.spec!, this.now);
+          }
           g.specs[String(gen)] = e.spec!;
           g.config = stripSpec(e.spec!);
           g.pending = null;
@@ -853,7 +919,15 @@ class Stepper {
   }
 
   private startQueued(): void {
-    if (!this.s.queued || this.s.reload || this.s.daemon !== 'running') return;
+    if (this.s.reload || this.s.daemon !== 'running') return;
+    const rb = this.s.queuedRollbacks.shift();
+    if (rb) {
+      this.beginRollback(rb);
+      // No config to load: nothing else would move it on.
+      this.advanceReload();
+      return;
+    }
+    if (!this.s.queued) return;
     const q = this.s.queued;
     this.s.queued = null;
     this.beginReload(q);
@@ -883,6 +957,9 @@ class Stepper {
     this.s.exitCode = code;
     this.setDaemon('stopping');
     if (this.s.reload) this.finishReload('aborted', 'smoothd is stopping', null, 'stop', []);
+    for (const q of this.s.queuedRollbacks.splice(0)) {
+      this.emit({ type: 'reload.finished', reloadId: q.id, report: { ...idleReport(), id: q.id, trigger: 'rollback', state: 'aborted', finishedAt: new Date(this.now).toISOString(), error: 'smoothd is stopping', errorCode: errorKindCode('stop') } });
+    }
     if (this.s.queued) {
       const q = this.s.queued;
       this.s.queued = null;
@@ -1025,11 +1102,6 @@ function entry(name: string, state: ReloadGroupEntry['state'], generation: numbe
 
 function newVerification(): VerificationRun {
   return { canaryId: null, startedAt: null, baked: false, canary: { ...ZERO }, oldBase: {}, oldNow: {}, judged: false, verdict: null, shedding: [] };
-}
-
-/** Same files, same command, same environment: respawning `a` would run what `b` runs (an in-place deploy). */
-function sameRelease(a: GenerationSpec, b: GenerationSpec): boolean {
-  return a.cwdReal === b.cwdReal && a.executable === b.executable && JSON.stringify(a.command) === JSON.stringify(b.command) && JSON.stringify(a.env) === JSON.stringify(b.env);
 }
 
 function union(a: string[], b: string[]): string[] {

@@ -166,8 +166,9 @@ export function statusLine(s: MachineState, now?: number): string {
     const watching = r.order.filter((e) => e.state === 'watching');
     if (watching.length > 0) return `watching ${watching.map((e) => e.name).join(', ')} for crashes after the roll`;
     const cur = r.order.find((e) => e.state === 'rolling');
-    if (cur) return `reloading ${cur.name}: ${cur.done}/${cur.total} replaced`;
-    return `reloading: ${r.phase === 'loading' ? 'reading the config' : 'waiting for old workers to exit'}`;
+    // smoothctl rollback: a roll like a reload's, to an older generation.
+    if (cur) return `${r.trigger === 'rollback' ? `rolling back ${cur.name} to generation ${cur.generation}` : `reloading ${cur.name}`}: ${cur.done}/${cur.total} replaced`;
+    return `${r.trigger === 'rollback' ? 'rolling back' : 'reloading'}: ${r.phase === 'loading' ? 'reading the config' : 'waiting for old workers to exit'}`;
   }
   return `${s.daemon}: ${parts.join('; ')}`;
 }

@@ -128,6 +128,8 @@ export interface ReloadGroupEntry {
   /** Settings before this reload, restored if the roll fails. */
   previous: GroupConfig | null;
   added: boolean;
+  /** A rollback on purpose: the group returns to this existing generation (no new number). */
+  fixed?: boolean;
 }
 
 export interface ReloadRun {
@@ -160,6 +162,18 @@ export interface RollbackRun {
   failed: string | null;
 }
 
+/** `smoothctl rollback`: per group, the generation of its history to return to (resolved and checked by the runtime). */
+export interface RollbackTarget {
+  group: string;
+  generation: number;
+  spec: GenerationSpec;
+}
+
+export interface QueuedRollback {
+  id: number;
+  targets: RollbackTarget[];
+}
+
 export interface QueuedReload {
   id: number;
   trigger: string;
@@ -183,6 +197,8 @@ export interface MachineState {
   timers: Record<string, number>;
   reload: ReloadRun | null;
   queued: QueuedReload | null;
+  /** Rollbacks asked for while a reload ran: each runs as its own item, before the queued reload. */
+  queuedRollbacks: QueuedRollback[];
   lastReport: ReloadReport;
   startFailure: ReloadFailure | null;
 }
@@ -204,6 +220,7 @@ export type MachineEvent =
   | { type: 'timer'; key: string; stderrTail?: string[] }
   | { type: 'reload.request'; requestId: number; groups: string[] | null; trigger: string }
   | { type: 'restart.request'; requestId: number; group: string }
+  | { type: 'rollback.request'; requestId: number; targets: RollbackTarget[] }
   | { type: 'config.loaded'; reloadId: number; config: Config; specs: Record<string, GenerationSpec> }
   | { type: 'config.failed'; reloadId: number; message: string; issues: { path: string; message: string }[] }
   | { type: 'stop.request'; requestId: number | null; force: boolean };
@@ -239,6 +256,8 @@ export interface ProgressEvent {
   done: number;
   total: number;
   message: string;
+  /** `bake.started`: how long the canary bakes (for a countdown). */
+  bakeMs?: number;
 }
 
 export type Effect =

@@ -23,7 +23,7 @@ export interface VerifyHost {
   group(name: string): GroupState | undefined;
   worker(id: number): WorkerRecord | undefined;
   setTimer(key: string, ms: number): void;
-  progress(step: ProgressEvent['step'], w: WorkerRecord | null, group: string | null, message: string): void;
+  progress(step: ProgressEvent['step'], w: WorkerRecord | null, group: string | null, message: string, extra?: { bakeMs?: number }): void;
   failReload(g: GroupState, failure: ReloadFailure): void;
 }
 
@@ -51,7 +51,7 @@ export function canaryReady(m: VerifyHost, g: GroupState, e: ReloadGroupEntry, w
     m.emit({ type: 'worker.shed', workerId: Number(id), share: SHED_SHARE });
   }
   m.log('info', 'canary ready: baking before the roll goes on', { group: g.name, workerId: w.id, pid: w.pid, bakeMs });
-  m.progress('bake.started', w, g.name, `${g.name}: canary worker ${w.id} (pid ${w.pid}) baking for ${formatMs(bakeMs)}`);
+  m.progress('bake.started', w, g.name, `${g.name}: canary worker ${w.id} (pid ${w.pid}) baking for ${formatMs(bakeMs)}`, { bakeMs });
 }
 
 /** A worker's cumulative request counters (DESIGN §10): kept, and judged while its generation is being rolled out. */

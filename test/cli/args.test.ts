@@ -116,14 +116,14 @@ describe('main() in process', () => {
     let err = '';
     const code = await main(['frobnicate'], { stderr: { write: (s: string) => (err += s) }, stdout: { write: () => true } });
     expect(code).toBe(64);
-    expect(err).toBe('smoothctl: unknown command "frobnicate" (commands: reload, restart, status, stop, metrics, events, logs); see smoothctl --help\n');
+    expect(err).toBe('smoothctl: unknown command "frobnicate" (commands: reload, restart, rollback, status, stop, metrics, events, logs); see smoothctl --help\n');
   });
 
   it('suggests the command a typo was probably meant to be', async () => {
     let err = '';
     const code = await main(['relaod'], { stderr: { write: (s: string) => (err += s) }, stdout: { write: () => true } });
     expect(code).toBe(64);
-    expect(err).toBe('smoothctl: unknown command "relaod" (did you mean "reload"?) (commands: reload, restart, status, stop, metrics, events, logs); see smoothctl --help\n');
+    expect(err).toBe('smoothctl: unknown command "relaod" (did you mean "reload"?) (commands: reload, restart, rollback, status, stop, metrics, events, logs); see smoothctl --help\n');
   });
 
   it('resolves the socket from the injected environment', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   applyProgress,
+  bakeText,
   formatElapsed,
   formatProgress,
   initialBar,
@@ -106,6 +107,30 @@ describe('applyProgress', () => {
   });
 });
 
+describe('the bake countdown (fake clock)', () => {
+  const baking = (ms: number, at: number) =>
+    applyProgress(initialBar('reload', 0), { ...note('bake.started', 'web', 'web: canary worker 6 (pid 1301) baking', 1, 3), bakeMs: ms }, at).state;
+
+  it('renders "canary N s of M s" from the time bake.started arrived, capped at the bake', () => {
+    const s = baking(10_000, 2000);
+    expect(bakeText(s.bake!, 2000)).toBe('canary 0 s of 10 s');
+    expect(renderFrame(s, 5999, { columns: 100, unicode: false })).toMatch(/ canary 3 s of 10 s$/);
+    expect(renderFrame(s, 60_000, { columns: 100, unicode: false })).toMatch(/ canary 10 s of 10 s$/);
+  });
+
+  it('ends on bake.passed, verify.failed or a rollback, and ignores a bake.started without a length', () => {
+    for (const end of ['bake.passed', 'verify.failed', 'worker.failed', 'rollback.started']) {
+      const s = applyProgress(baking(3000, 0), note(end, 'web', 'web: over', 1, 3), 1000).state;
+      expect(s.bake, end).toBeNull();
+      expect(renderFrame(s, 1000, { columns: 100, unicode: false })).toMatch(/ over$/);
+    }
+    const still = applyProgress(baking(3000, 0), note('worker.stopped', 'web', 'old worker 2 exited', 1, 3), 500).state;
+    expect(still.bake).not.toBeNull();
+    const none = applyProgress(initialBar('reload', 0), note('bake.started', 'web', 'web: baking', 1, 3), 0).state;
+    expect(none.bake).toBeNull();
+  });
+});
+
 describe('formatProgress (one line per step)', () => {
   it('does not repeat a group the message already names', () => {
     expect(formatProgress(note('group.skipped', 'gw', 'gw: not reloadable, skipped', 0, 0))).toBe('gw: not reloadable, skipped');
@@ -139,6 +164,36 @@ describe('TtyProgress (the bytes on the terminal)', () => {
       '\rreload 4 gw 0.0s not reloadable, skipped\x1b[K',
       '\rreload 4 gw 0.2s not reloadable, skipped\x1b[K',
       '\rreload 4 web [##########----------] 1/2 0.2s worker 6 (pid 1301) ready\x1b[K',
+      '\r\x1b[K',
+    ]);
+  });
+
+  it('counts the canary bake down from bake.started (which carries its length) until bake.passed', () => {
+    vi.useFakeTimers();
+    let now = 0;
+    const written: string[] = [];
+    const bar = new TtyProgress({ write: (s: string) => written.push(s) }, { verb: 'rollback', now: () => now, columns: () => 100, unicode: false });
+    bar.update(note('worker.ready', 'web', 'worker 6 (pid 1301) ready', 1, 3));
+    now = 1000;
+    bar.update({ ...note('bake.started', 'web', 'web: canary worker 6 (pid 1301) baking for 10s', 1, 3), bakeMs: 10_000 });
+    now = 4300;
+    vi.advanceTimersByTime(100);
+    now = 4400;
+    vi.advanceTimersByTime(100); // same second of the bake; only the elapsed time moved
+    now = 11_000;
+    bar.update(note('worker.stopped', 'web', 'old worker 2 (pid 1200) exited', 1, 3)); // still baking
+    now = 11_100;
+    bar.update(note('bake.passed', 'web', 'web: bake passed after 10s: canary 0.0% errors', 1, 3));
+    bar.finish();
+    expect(written).toEqual([
+      '\rrollback 0.0s waiting for smoothd\x1b[K',
+      '\rrollback 4 web [#######-------------] 1/3 0.0s worker 6 (pid 1301) ready\x1b[K',
+      '\rrollback 4 web [#######-------------] 1/3 1.0s canary 0 s of 10 s\x1b[K',
+      '\rrollback 4 web [#######-------------] 1/3 4.3s canary 3 s of 10 s\x1b[K',
+      '\rrollback 4 web [#######-------------] 1/3 4.4s canary 3 s of 10 s\x1b[K',
+      '\rrollback 4 web [#######-------------] 1/3 11.0s canary 10 s of 10 s\x1b[K',
+      '\r\x1b[Kweb: bake passed after 10s: canary 0.0% errors [1/3]\n',
+      '\rrollback 4 web [#######-------------] 1/3 11.1s bake passed after 10s: canary 0.0% errors\x1b[K',
       '\r\x1b[K',
     ]);
   });

@@ -177,6 +177,7 @@ async function daemon(overrides: Parameters<typeof fakeHandlers>[0] = {}): Promi
     handlers: {
       reload: record('reload', base.reload),
       restart: record('restart', base.restart),
+      rollback: record('rollback', base.rollback),
       status: record('status', base.status),
       stop: record('stop', base.stop),
     },
@@ -347,6 +348,24 @@ describe('smoothctl reload', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^smoothctl: reload refused: .*Windows/);
+  });
+
+  it('rollback: prints the generation each group is back on, and a refusal once (exit 2)', async () => {
+    const ok = await daemon({ rollback: async () => report({ trigger: 'rollback', groups: [{ name: 'web', state: 'rolled', done: 4, total: 4, generation: 1, ...noVerification }] }) });
+    const r = await run(['--socket', ok.path, 'rollback', 'web']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('rollback 3 succeeded in 1.2 s: web 4/4 back on generation 1\n');
+    expect(calls).toContainEqual(['rollback', { groups: ['web'], wait: true }]);
+    await ok.close();
+    const refused = await daemon({
+      rollback: async () => {
+        throw new RpcError(ERROR_CODES.ROLLBACK_REFUSED, "rollback refused: web: generation 1's folder /srv/app/releases/41 no longer exists (deleted release?); nothing was changed");
+      },
+    });
+    const no = await run(['--socket', refused.path, 'rollback']);
+    expect(no.code).toBe(2);
+    expect(no.stdout).toBe('');
+    expect(no.stderr).toBe("smoothctl: rollback refused: web: generation 1's folder /srv/app/releases/41 no longer exists (deleted release?); nothing was changed\n");
   });
 
   it('exits 2 when smoothd is stopping (and prints the error as JSON with --json)', async () => {

@@ -37,6 +37,7 @@ export function fakeHandlers(overrides: Partial<ControlHandlers> = {}): ControlH
   return {
     reload: async () => ({ id: 1, state: 'running' }),
     restart: async () => ({ id: 1, state: 'running' }),
+    rollback: async () => ({ id: 1, state: 'running' }),
     status: async () => ({ version: 1 }),
     stop: async () => ({ pid: process.pid, state: 'stopping' }),
     ...overrides,

@@ -19,7 +19,7 @@ function invalid(spec: MethodSpec, params: unknown): RpcError {
 
 describe('method registry', () => {
   it('has exactly the contract methods, each documented', () => {
-    expect(METHODS.map((m) => m.name)).toEqual(['reload', 'restart', 'status', 'stop', 'metrics', 'subscribe', 'logs']);
+    expect(METHODS.map((m) => m.name)).toEqual(['reload', 'restart', 'rollback', 'status', 'stop', 'metrics', 'subscribe', 'logs']);
     for (const m of METHODS) {
       expect(m.summary).not.toBe('');
       expect(formatMethodHelp(m)).toContain(m.name);

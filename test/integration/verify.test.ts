@@ -84,6 +84,55 @@ describe('a release that answers 500 once ready', () => {
   }
 });
 
+describe('after the 500-release was rolled back automatically', () => {
+  it('history shows its revision bad; smoothctl rollback returns to the release before with 0 failed requests; numbers only grow', async () => {
+    const dir = tempDir();
+    release(dir, 'v0', { REVISION: 'rev0000\n' });
+    const { d, port } = await web(dir, '{ bake: 3s, maxErrorRate: 0.05, minRequests: 20 }');
+    release(dir, 'v1', { REVISION: 'rev0001\n' });
+    const load = startLoad(port, { concurrency: 16 });
+    loads.push(load);
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0); // generation 2: v1, good
+    release(dir, 'v2', { REVISION: 'bad0002\n', 'status.txt': '500' });
+    const bad = await smoothctl(d.socket, ['reload', '--json']);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ state: 'failed', rollback: { state: 'succeeded' }, groups: [{ rollback: { state: 'succeeded', generation: 2 } }] });
+    // The automatic rollback kept the old generation's number.
+    let s = await d.status();
+    expect(s.groups[0].generation).toBe(2);
+    expect(s.groups[0].workers.map((w: { generation: number }) => w.generation)).toEqual([2, 2, 2]);
+    expect(s.groups[0].history.map((h: { generation: number; state: string; revision: string | null }) => [h.generation, h.state, h.revision])).toEqual([
+      [3, 'bad', 'bad0002'],
+      [2, 'current', 'rev0001'],
+      [1, 'good', 'rev0000'],
+    ]);
+    const errorsBefore = load.failed;
+    const okBefore = load.ok;
+    const http500Before = load.errors.get('HTTP 500') ?? 0;
+    const t0 = Date.now();
+    const rb = await smoothctl(d.socket, ['rollback', '--json']);
+    console.log(`manual rollback after the 500-release: exit ${rb.code} after ${Date.now() - t0} ms; ${load.ok - okBefore} requests served meanwhile, ${load.failed - errorsBefore} failed`);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(JSON.parse(rb.stdout)).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ name: 'web', state: 'rolled', generation: 1 }] });
+    await new Promise((r) => setTimeout(r, 300));
+    // Requests that failed during the manual rollback: none (only the bad canary's 500s came before it).
+    expect(load.failed - errorsBefore).toBe(0);
+    expect(load.errors.get('HTTP 500') ?? 0).toBe(http500Before);
+    await load.stop();
+    expect(connectionErrors(load)).toBe(0);
+    expect(await releasesServed(port)).toEqual(new Set(['v0']));
+    s = await d.status();
+    expect(s.groups[0].generation).toBe(1);
+    expect(s.groups[0].revision).toBe('rev0000');
+    // The next reload takes a new number, higher than every earlier one (3 stays the bad one).
+    release(dir, 'v4', { REVISION: 'rev0004\n' });
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    s = await d.status();
+    expect(s.groups[0].generation).toBe(4);
+    expect(s.groups[0].workers.map((w: { generation: number }) => w.generation)).toEqual([4, 4, 4]);
+  }, 120_000);
+});
+
 describe('a release that crashes a few seconds after ready', () => {
   it('is caught by the bake: the reload fails, the old workers never stopped', async () => {
     const dir = tempDir();
@@ -114,6 +163,10 @@ describe('a release that crashes a few seconds after ready', () => {
     expect(report.failure.reason).toMatch(/after it was ready, during the 6s watch/);
     expect(report.rollback.state).toBe('succeeded');
     expect(await releasesServed(port)).toEqual(new Set(['v1']));
+    // The respawned workers run generation 1 again, under its number.
+    const back = await d.status();
+    expect(back.groups[0].generation).toBe(1);
+    expect(back.groups[0].workers.map((w: { generation: number }) => w.generation)).toEqual([1, 1, 1]);
     // Only requests in flight on a crashing worker can fail (the app exits mid-request): all three
     // new workers crash, each with at most the 8 clients' requests in flight.
     expect(connectionErrors(load)).toBeLessThanOrEqual(3 * 8);
@@ -239,4 +292,59 @@ describe('reload --dry-run and the release history', () => {
     const table = await smoothctl(d.socket, ['status']);
     expect(table.stdout).toContain('releases web: 2 BAD bad0001, 1 current a1b2c3d');
   }, 30_000);
+});
+
+describe('smoothctl rollback', () => {
+  it('returns to the previous good release under load with 0 failed requests, keeping its generation number', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const { d, port } = await web(dir, '{ bake: 0s }');
+    release(dir, 'v2');
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    expect(await releasesServed(port)).toEqual(new Set(['v2']));
+    const load = startLoad(port, { concurrency: 8 });
+    loads.push(load);
+    const r = await smoothctl(d.socket, ['rollback', '--json']);
+    await load.stop();
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ name: 'web', state: 'rolled', generation: 1 }] });
+    expect(load.failed).toBe(0);
+    expect(await releasesServed(port)).toEqual(new Set(['v1']));
+    const s = await d.status();
+    expect(s.groups[0].generation).toBe(1);
+    expect(s.groups[0].history.map((h: { generation: number; state: string }) => [h.generation, h.state])).toEqual([
+      [2, 'good'],
+      [1, 'current'],
+    ]);
+    // The next reload (current still points at v2) takes a new number; --to names a generation.
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    expect((await d.status()).groups[0].generation).toBe(3);
+    const same = await smoothctl(d.socket, ['rollback', 'web', '--to', '2']);
+    expect(same.code).toBe(2); // generation 2 is v2 again: the same release as generation 3
+    expect(same.stderr).toMatch(/same folder .* as the current generation 3/);
+    expect((await smoothctl(d.socket, ['rollback', 'web', '--to', '1'])).code).toBe(0);
+    expect(await releasesServed(port)).toEqual(new Set(['v1']));
+  }, 60_000);
+
+  it('refuses an in-place deploy (same folder) unless --force, and a release whose folder is gone, naming the path', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const { d } = await web(dir, '{ bake: 0s }', { count: 1 });
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0); // same folder: generation 2 is v1 again
+    const inPlace = await smoothctl(d.socket, ['rollback']);
+    expect(inPlace.code).toBe(2);
+    expect(inPlace.stderr).toMatch(/in-place deploy.*releases\/N behind a current symlink.*--force/);
+    expect((await smoothctl(d.socket, ['rollback', '--force'])).code).toBe(0);
+    expect((await d.status()).groups[0].generation).toBe(1);
+
+    release(dir, 'v2');
+    expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
+    const v1 = fs.realpathSync(path.join(dir, 'releases', 'v1'));
+    fs.rmSync(v1, { recursive: true });
+    const gone = await smoothctl(d.socket, ['rollback']);
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toContain(`folder ${v1} no longer exists`);
+    expect((await smoothctl(d.socket, ['rollback', 'web', 'other', '--to', '1'])).code).toBe(64);
+  }, 60_000);
 });

@@ -7,8 +7,9 @@ import { describe, it, afterAll } from 'vitest';
 import fc from 'fast-check';
 import type { GroupConfig, RollingPolicy } from '../../src/config/types.js';
 import { groupWorkers, isLive, readyCount } from '../../src/supervisor/policy.js';
-import type { MachineEvent, MachineState, StepResult } from '../../src/supervisor/types.js';
+import type { MachineEvent, MachineState, StepResult, WorkerRecord } from '../../src/supervisor/types.js';
 import { buildStatus } from '../../src/supervisor/status.js';
+import { planRollback } from '../../src/supervisor/history.js';
 import { World, groupConfig, makeConfig, type Behavior } from './harness.js';
 
 type Fault = 'none' | 'spawnFails' | 'crashSoon' | 'readySoon' | 'straggler';
@@ -26,7 +27,11 @@ const budget = (base: number): number => 60_000 * Math.max(1, runs(base) / base)
 const STATS = process.env.SUPERVISOR_PROP_STATS === '1';
 /** Replay a failure: SUPERVISOR_PROP_SEED=<seed> SUPERVISOR_PROP_PATH=<path> (from fast-check's report). */
 const replay = (): { seed?: number; path?: string; endOnFailure?: boolean } =>
-  process.env.SUPERVISOR_PROP_SEED ? { seed: Number(process.env.SUPERVISOR_PROP_SEED), path: process.env.SUPERVISOR_PROP_PATH, endOnFailure: true } : {};
+  process.env.SUPERVISOR_PROP_SEED
+    ? { seed: Number(process.env.SUPERVISOR_PROP_SEED), path: process.env.SUPERVISOR_PROP_PATH, endOnFailure: true }
+    : process.env.SUPERVISOR_PROP_NOSHRINK === '1'
+      ? { endOnFailure: true } // report the first failure as found (shrinking long sequences can take many minutes)
+      : {};
 const stats: Record<string, number> = {};
 const count = (k: string): void => {
   stats[k] = (stats[k] ?? 0) + 1;
@@ -154,6 +159,7 @@ type Action =
   | { t: 'straggle'; pick: number; kind: 'drains' | 'ignoresStop' }
   | { t: 'groupGone'; pick: number }
   | { t: 'stats'; pick: number; requests: number; errors: number }
+  | { t: 'rollback'; force: boolean }
   | { t: 'stop'; force: boolean };
 
 const actionArb = (opts: { crashes: boolean; unavailable0?: boolean }): fc.Arbitrary<Action> => {
@@ -188,6 +194,8 @@ const actionArb = (opts: { crashes: boolean; unavailable0?: boolean }): fc.Arbit
     // A process group that outlives its leader (DESIGN §13), and a straggler leaving on its own.
     { weight: 1, arbitrary: fc.record({ t: fc.constant('straggle' as const), pick: fc.nat(), kind: fc.constantFrom('drains' as const, 'ignoresStop' as const) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('groupGone' as const), pick: fc.nat() }) },
+    // smoothctl rollback (on purpose): to the newest good older generation, when there is one.
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('rollback' as const), force: fc.boolean() }) },
     // Request counters (deploy verification): healthy traffic, or a burst of 5xx.
     {
       weight: 3,
@@ -350,7 +358,8 @@ class Checked {
           if (r.readyAt === null || r.finishedAt === null) this.fail(`(c) succeeded reload ${r.id} without readyAt/finishedAt`);
           for (const gr of r.groups) {
             if (gr.state !== 'rolled') continue;
-            const old = groupWorkers(s.workers, gr.name).filter((x) => isLive(x) && x.generation !== gr.generation);
+            // (A queued rollback may start in the same step: its own new workers are not old ones left behind.)
+            const old = groupWorkers(s.workers, gr.name).filter((x) => isLive(x) && x.generation !== gr.generation && !(x.startedBy !== null && x.startedBy > r.id));
             if (old.length > 0) this.fail(`(c) reload ${r.id} succeeded with old workers ${old.map((x) => x.id)} live in ${gr.name} ${where}`);
           }
           const draining = s.workers.filter((x) => this.retired.get(x.id) === r.id);
@@ -363,16 +372,20 @@ class Checked {
         if (r.state === 'failed' && r.rollback?.state === 'succeeded') {
           for (const gr of r.groups) {
             if (gr.rollback?.state !== 'succeeded' || gr.rollback.generation === null) continue;
-            const mixed = groupWorkers(s.workers, gr.name).filter((x) => isLive(x) && x.generation !== gr.rollback!.generation);
+            const mixed = groupWorkers(s.workers, gr.name).filter((x) => isLive(x) && x.generation !== gr.rollback!.generation && !(x.startedBy !== null && x.startedBy > r.id));
             if (mixed.length > 0) this.fail(`(g) ${gr.name} rolled back to ${gr.rollback.generation} but ${mixed.map((x) => `${x.id}@${x.generation}`)} still serve ${where}`);
             const g = s.groups.find((x) => x.name === gr.name);
-            if (g && g.generation !== gr.rollback.generation) this.fail(`(g) ${gr.name} rolled back to ${gr.rollback.generation} but shows generation ${g.generation} ${where}`);
+            if (g && g.generation !== gr.rollback.generation && s.reload === null) this.fail(`(g) ${gr.name} rolled back to ${gr.rollback.generation} but shows generation ${g.generation} ${where}`);
           }
         }
         if (r.state === 'succeeded' && r.rollback !== null) this.fail(`(c) succeeded reload ${r.id} reports a rollback`);
         if (r.state === 'failed' && r.failure) {
           const gen = r.groups.find((x) => x.name === r.failure!.group)?.generation;
-          const left = s.workers.filter((x) => x.group === r.failure!.group && x.generation === gen && x.phase === 'starting');
+          // A rollback on purpose targets an existing generation that some slots may still run (mixed
+          // generations after an onFailure: keep): a crash restart of such a slot (startedBy null) runs
+          // the slot's own generation, as in steady state; it is not a new worker of this rollback.
+          const own = (x: WorkerRecord): boolean => r.trigger === 'rollback' && x.startedBy === null;
+          const left = s.workers.filter((x) => x.group === r.failure!.group && x.generation === gen && x.phase === 'starting' && !own(x) && !(x.startedBy !== null && x.startedBy > r.id));
           if (left.length > 0) this.fail(`(c) failed reload ${r.id} left new workers starting: ${left.map((x) => x.id)}`);
         }
         if (r.state === 'failed' && r.failure && !r.failure.reason) this.fail(`(c) failure without a reason`);
@@ -479,6 +492,14 @@ class Checked {
         this.counters.set(x.id, next);
         count(errors * 5 > a.requests ? 'stats: error burst' : 'stats: healthy');
         w.send({ type: 'worker.stats', workerId: x.id, ...next });
+        break;
+      }
+      case 'rollback': {
+        const plan = planRollback(w.state.groups, { groups: null, to: null, force: a.force });
+        if (typeof plan === 'string') break;
+        count('rollback on purpose');
+        const requestId = w.nextRequest();
+        w.send({ type: 'rollback.request', requestId, targets: plan });
         break;
       }
       case 'ignoreStop': {

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { GroupConfig, VerifyPolicy } from '../../src/config/types.js';
+import { statusLine } from '../../src/supervisor/machine.js';
 import { groupConfig, makeConfig, runningWorld, type World } from './harness.js';
 
 const verify = (v: Partial<VerifyPolicy>): VerifyPolicy => ({ bakeMs: 0, maxErrorRate: null, minRequests: 20, watchMs: 0, ...v });
@@ -347,5 +348,91 @@ describe('rollback', () => {
     expect(w.finished.get(1)).toMatchObject({ state: 'failed', rollback: { state: 'succeeded' } });
     expect(w.state.groups.map((g) => g.name)).toEqual(['web']);
     expect(gens(w, 'web')).toEqual([1]);
+  });
+});
+
+describe('rollback on purpose (smoothctl rollback)', () => {
+  const target = (w: World, generation: number) => {
+    const h = w.state.groups[0]!.history.find((x) => x.generation === generation)!;
+    return [{ group: 'web', generation, spec: h.spec }];
+  };
+
+  it('rolls back to an existing generation without a new number; asked for during a reload it waits as its own item', () => {
+    const w = world([{ count: 2 }]);
+    w.autoReady = true;
+    w.reload();
+    w.advance(1000);
+    expect(w.state.groups[0]!.generation).toBe(2);
+    for (const p of w.procs.values()) p.behavior.drainMs = 500;
+    w.current = makeConfig([groupConfig({ count: 2 })], 3);
+    w.reload(null, 70); // reload 2 runs (to generation 3)
+    w.send({ type: 'rollback.request', requestId: 71, targets: target(w, 1) });
+    expect(w.accepted(71)).toMatchObject({ state: 'queued', reloadId: 3 });
+    w.reload(null, 72); // joins the follow-up reload, not the rollback
+    expect(w.accepted(72)).toMatchObject({ state: 'queued', reloadId: 4 });
+    for (let i = 0; i < 20; i++) {
+      w.advance(500);
+      w.readyAll();
+    }
+    expect(w.finished.get(2)).toMatchObject({ state: 'succeeded', groups: [{ generation: 3 }] });
+    expect(w.finished.get(3)).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ generation: 1 }] });
+    expect(w.finished.get(4)).toMatchObject({ state: 'succeeded', groups: [{ generation: 4 }] });
+    expect(w.finishedOrder).toEqual([1, 2, 3, 4]);
+    expect(gens(w)).toEqual([4, 4]);
+    expect(w.violations).toEqual([]);
+  });
+});
+
+describe('rollback on purpose, queued behind a reload that failed', () => {
+  it('finds its group already back on the target (the reload was rolled back to it): skipped, nothing respawned', () => {
+    const w = world([{ count: 2, readyTimeoutMs: 1000 }]);
+    w.behave = (sp) => (sp.generation === 2 ? { crashAfterMs: 300 } : {});
+    w.reload(); // reload 1 rolls to generation 2, which exits before it is ready
+    const h1 = w.state.groups[0]!.history.find((x) => x.generation === 1)!;
+    w.send({ type: 'rollback.request', requestId: 90, targets: [{ group: 'web', generation: 1, spec: h1.spec }] });
+    expect(w.accepted(90)).toMatchObject({ state: 'queued', reloadId: 2 });
+    for (let i = 0; i < 10; i++) {
+      w.advance(500);
+      w.readyAll();
+    }
+    expect(w.finished.get(1)).toMatchObject({ state: 'failed', rollback: { state: 'succeeded' } });
+    const spawnsBefore = w.effectsOf('spawn').length;
+    expect(w.finished.get(2)).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ name: 'web', state: 'skipped' }] });
+    expect(w.workers().filter((x) => x.startedBy === 2)).toEqual([]);
+    expect(w.effectsOf('spawn').length).toBe(spawnsBefore);
+    expect(gens(w)).toEqual([1, 1]);
+    expect(w.state.groups[0]!.generation).toBe(1);
+    expect(w.violations).toEqual([]);
+  });
+});
+
+describe('reloads asked for during a rollback on purpose', () => {
+  it('join the single follow-up reload, which starts when the rollback ends and takes a new number', () => {
+    const w = world([{ count: 2 }]);
+    w.autoReady = true;
+    w.reload();
+    w.advance(1000);
+    expect(w.finished.get(1)).toMatchObject({ state: 'succeeded', groups: [{ generation: 2 }] });
+    for (const p of w.procs.values()) p.behavior.drainMs = 500;
+    w.autoReady = false;
+    const h1 = w.state.groups[0]!.history.find((x) => x.generation === 1)!;
+    w.send({ type: 'rollback.request', requestId: 80, targets: [{ group: 'web', generation: 1, spec: h1.spec }] });
+    expect(w.accepted(80)).toMatchObject({ state: 'running', reloadId: 2 });
+    expect(statusLine(w.state, w.now)).toBe('rolling back web to generation 1: 0/2 replaced'); // systemd's STATUS=
+    w.current = makeConfig([groupConfig({ count: 2 })], 3);
+    w.reload(null, 81);
+    w.reload(null, 82);
+    expect(w.accepted(81)).toMatchObject({ state: 'queued', reloadId: 3 });
+    expect(w.accepted(82)).toMatchObject({ state: 'queued', reloadId: 3 });
+    expect(w.loads).toEqual([1]); // the follow-up reads the config only when the rollback is over
+    for (let i = 0; i < 20; i++) {
+      w.advance(500);
+      w.readyAll();
+    }
+    expect(w.finished.get(2)).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ state: 'rolled', generation: 1 }] });
+    expect(w.finished.get(3)).toMatchObject({ state: 'succeeded', groups: [{ generation: 3 }] });
+    expect(w.finishedOrder).toEqual([1, 2, 3]);
+    expect(gens(w)).toEqual([3, 3]);
+    expect(w.violations).toEqual([]);
   });
 });
