@@ -8,19 +8,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { threadNice, threadsOf } from '../../src/runtime/boot-nice.js';
-import { FIXTURES, alive, killAll, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
+import { FIXTURES, cleanup, startDaemon, tempDir, track, waitFor, type Daemon } from './harness.js';
 
 const APP = path.join(FIXTURES, 'slow-boot.mjs');
 let daemon: Daemon | null = null;
 
-afterEach(async () => {
-  if (daemon && alive(daemon.pid)) {
-    daemon.proc.kill('SIGTERM');
-    await Promise.race([daemon.exit, new Promise((r) => setTimeout(r, 5000))]);
-  }
-  daemon = null;
-  killAll();
-});
+afterEach(cleanup);
 
 const config = (bootNice: number): string => `groups:
   web:

@@ -91,7 +91,6 @@ describe('after the 500-release was rolled back automatically', () => {
     const { d, port } = await web(dir, '{ bake: 3s, maxErrorRate: 0.05, minRequests: 20 }');
     release(dir, 'v1', { REVISION: 'rev0001\n' });
     const load = startLoad(port, { concurrency: 16 });
-    loads.push(load);
     expect((await smoothctl(d.socket, ['reload'])).code).toBe(0); // generation 2: v1, good
     release(dir, 'v2', { REVISION: 'bad0002\n', 'status.txt': '500' });
     const bad = await smoothctl(d.socket, ['reload', '--json']);
@@ -303,7 +302,6 @@ describe('smoothctl rollback', () => {
     expect((await smoothctl(d.socket, ['reload'])).code).toBe(0);
     expect(await releasesServed(port)).toEqual(new Set(['v2']));
     const load = startLoad(port, { concurrency: 8 });
-    loads.push(load);
     const r = await smoothctl(d.socket, ['rollback', '--json']);
     await load.stop();
     expect(r.code, r.stderr).toBe(0);
