@@ -101,14 +101,54 @@ function newSlot(generation: number, config: GroupConfig): SlotState {
 // ====================================================================== step
 
 export function step(prev: MachineState, event: MachineEvent, now: number): StepResult {
-  const m = new Stepper(structuredClone(prev), now);
+  const m = new Stepper(stepCopy(prev), now);
   m.handle(event);
   if (!m.s.exited) m.reconcile();
   return { state: m.s, effects: m.fx };
 }
 
+/**
+ * The state a step may change, without copying what grows with the number of
+ * workers: the worker list is a new array of the same records (a record is
+ * copied when the step changes it, Stepper.own), the rest is small or copied
+ * shallowly. `prev` itself is never changed (the property tests freeze it).
+ */
+function stepCopy(prev: MachineState): MachineState {
+  return {
+    ...prev,
+    groups: prev.groups.map((g) => ({
+      ...g,
+      slots: g.slots.map((slot) => ({ ...slot })),
+      specs: { ...g.specs },
+      history: g.history.map((h) => ({ ...h })),
+    })),
+    workers: prev.workers.slice(),
+    timers: { ...prev.timers },
+    reload: prev.reload && reloadCopy(prev.reload),
+    queued: prev.queued && structuredClone(prev.queued),
+    queuedRollbacks: structuredClone(prev.queuedRollbacks),
+  };
+}
+
+/**
+ * A running reload, for a step to change: its entries and their verification
+ * are copied shallowly. What grows with the number of old workers (the
+ * verification's oldBase, oldNow and shedding) is shared: the step replaces
+ * those instead of changing them (verification-steps.ts).
+ */
+function reloadCopy(r: ReloadRun): ReloadRun {
+  return {
+    ...r,
+    removed: [...r.removed],
+    order: r.order.map((e) => ({ ...e, verification: e.verification && { ...e.verification } })),
+    rollback: r.rollback && { ...r.rollback, queue: [...r.rollback.queue] },
+  };
+}
+
 class Stepper {
   readonly fx: Effect[] = [];
+  /** Worker records this step created or copied: its own to change. */
+  private readonly owned = new WeakSet<WorkerRecord>();
   constructor(
     readonly s: MachineState,
     readonly now: number,
@@ -128,8 +168,31 @@ class Stepper {
     return this.s.groups.find((g) => g.name === name);
   }
 
+  /** The worker with this id, as a record this step may change. */
   worker(id: number): WorkerRecord | undefined {
-    return this.s.workers.find((w) => w.id === id);
+    const i = this.s.workers.findIndex((w) => w.id === id);
+    return i < 0 ? undefined : this.ownAt(i);
+  }
+
+  /** `w` (or the record that replaced it in this step), as a record this step may change. */
+  private own(w: WorkerRecord): WorkerRecord {
+    if (this.owned.has(w)) return w;
+    const i = this.s.workers.indexOf(w);
+    return i >= 0 ? this.ownAt(i) : (this.worker(w.id) ?? w);
+  }
+
+  private ownAt(i: number): WorkerRecord {
+    const w = this.s.workers[i]!;
+    if (this.owned.has(w)) return w;
+    const copy = { ...w };
+    this.owned.add(copy);
+    this.s.workers[i] = copy;
+    return copy;
+  }
+
+  private addWorker(w: WorkerRecord): void {
+    this.owned.add(w);
+    this.s.workers.push(w);
   }
 
   setTimer(key: string, ms: number, stderrOf?: number): void {
@@ -387,7 +450,7 @@ class Stepper {
 
   private stopLeftover(w: WorkerRecord, code: number | null, signal: string | null): void {
     const rest: WorkerRecord = { ...w, leaderExit: { code, signal, crash: true }, statusText: LINGERING_TEXT };
-    this.s.workers.push(rest);
+    this.addWorker(rest);
     this.stopWorker(rest, 'its leader exited; stopping the rest of its process group');
   }
 
@@ -710,8 +773,7 @@ class Stepper {
       for (const w of live) {
         if (surplus <= 0) break;
         if (w.generation !== failedGen) continue;
-        this.stopWorker(w, 'rollback: surplus worker of the failed generation');
-        w.retiredBy = r.id;
+        this.stopWorker(w, 'rollback: surplus worker of the failed generation').retiredBy = r.id;
         surplus -= 1;
       }
       const reason =
@@ -871,7 +933,7 @@ class Stepper {
       this.pruneSpecs(g);
     }
     this.recordOutcomes(r, state);
-    for (const w of this.s.workers) if (w.retiredBy === r.id) w.retiredBy = null;
+    for (const w of this.s.workers) if (w.retiredBy === r.id) this.own(w).retiredBy = null;
     if (state === 'succeeded') {
       for (const name of r.removed) {
         const g = this.group(name);
@@ -975,7 +1037,8 @@ class Stepper {
   }
 
   private killAll(): void {
-    for (const w of this.s.workers) {
+    for (const record of this.s.workers) {
+      const w = this.own(record);
       if (isLive(w)) this.stopWorker(w, 'smoothd is stopping');
       w.killed = true;
       this.clearTimer(`kill:${w.id}`);
@@ -1007,14 +1070,16 @@ class Stepper {
       baseline: null,
       leaderExit: null,
     };
-    this.s.workers.push(w);
+    this.addWorker(w);
     this.emit({ type: 'spawn', workerId: w.id, group: g.name, slot, generation, spec });
     if (spec.ready.kind === 'delay') this.setTimer(`ready:${w.id}`, spec.ready.ms);
     this.setTimer(`readyTimeout:${w.id}`, spec.readyTimeoutMs, w.id);
   }
 
-  private stopWorker(w: WorkerRecord, reason: string): void {
-    if (w.phase === 'stopping') return;
+  /** Returns the stopping worker's record (a copy of `w` if this step had not changed it yet). */
+  private stopWorker(record: WorkerRecord, reason: string): WorkerRecord {
+    const w = this.own(record);
+    if (w.phase === 'stopping') return w;
     const g = this.group(w.group);
     const spec = g ? this.specFor(g, w.generation) : null;
     w.phase = 'stopping';
@@ -1025,6 +1090,7 @@ class Stepper {
     this.log('info', 'stopping worker', { group: w.group, workerId: w.id, pid: w.pid, reason });
     this.emit({ type: 'signal', workerId: w.id, signal: spec?.stopSignal ?? 'SIGTERM' });
     this.setTimer(`kill:${w.id}`, spec?.stopTimeoutMs ?? 30_000);
+    return w;
   }
 
   private pruneSpecs(g: GroupState): void {
@@ -1058,11 +1124,12 @@ class Stepper {
         continue;
       }
       if (g.rollTarget !== null) continue; // the roll decides
-      const mine = groupWorkers(this.s.workers, g.name);
+      const served = new Set<number>();
+      for (const w of this.s.workers) if (w.group === g.name && isLive(w)) served.add(w.slot);
       for (let i = 0; i < g.config.count; i++) {
         const slot = g.slots[i];
         if (!slot || slot.backoffUntil !== null) continue;
-        if (mine.some((w) => w.slot === i && isLive(w))) continue;
+        if (served.has(i)) continue;
         this.spawn(g, i, slot.generation, null);
       }
     }
