@@ -110,7 +110,8 @@ export function step(prev: MachineState, event: MachineEvent, now: number): Step
 /**
  * The state a step may change, without copying what grows with the number of
  * workers: the worker list is a new array of the same records (a record is
- * copied when the step changes it, Stepper.own), the rest is small or copied
+ * copied when the step changes it, Stepper.own), a group's slots are copied
+ * when the step changes one (Stepper.slot), the rest is small or copied
  * shallowly. `prev` itself is never changed (the property tests freeze it).
  */
 function stepCopy(prev: MachineState): MachineState {
@@ -118,7 +119,6 @@ function stepCopy(prev: MachineState): MachineState {
     ...prev,
     groups: prev.groups.map((g) => ({
       ...g,
-      slots: g.slots.map((slot) => ({ ...slot })),
       specs: { ...g.specs },
       history: g.history.map((h) => ({ ...h })),
     })),
@@ -147,8 +147,8 @@ function reloadCopy(r: ReloadRun): ReloadRun {
 
 class Stepper {
   readonly fx: Effect[] = [];
-  /** Worker records this step created or copied: its own to change. */
-  private readonly owned = new WeakSet<WorkerRecord>();
+  /** Worker records, slots and slot lists this step created or copied: its own to change. */
+  private readonly owned = new WeakSet<object>();
   constructor(
     readonly s: MachineState,
     readonly now: number,
@@ -188,6 +188,26 @@ class Stepper {
     this.owned.add(copy);
     this.s.workers[i] = copy;
     return copy;
+  }
+
+  /** Slot i of the group, as an object this step may change. */
+  private slot(g: GroupState, i: number): SlotState | undefined {
+    const list = this.slotList(g);
+    const slot = list[i];
+    if (!slot || this.owned.has(slot)) return slot;
+    const copy = { ...slot };
+    this.owned.add(copy);
+    list[i] = copy;
+    return copy;
+  }
+
+  /** The group's slot list, as an array this step may change (its slots still shared: use slot()). */
+  private slotList(g: GroupState): SlotState[] {
+    if (!this.owned.has(g.slots)) {
+      g.slots = g.slots.slice();
+      this.owned.add(g.slots);
+    }
+    return g.slots;
   }
 
   private addWorker(w: WorkerRecord): void {
@@ -303,7 +323,7 @@ class Stepper {
     this.clearTimer(`readyTimeout:${id}`);
     // The slot now runs this generation: its crash restarts use it. During a roll the target
     // decides (a rollback goes to an older number); otherwise the newer of the two.
-    const slot = g?.slots[w.slot];
+    const slot = g ? this.slot(g, w.slot) : undefined;
     if (g && slot) slot.generation = g.rollTarget === w.generation ? w.generation : Math.max(slot.generation, w.generation);
     this.log('info', 'worker ready', { group: w.group, workerId: w.id, pid: w.pid, startupMs: this.now - w.startedAt });
     w.baseline = w.counters ?? { ...ZERO };
@@ -334,7 +354,7 @@ class Stepper {
         this.workerFailed(w, reason, stderrTail);
         // Like a crash before readiness: the slot restarts after its backoff, counted from
         // now (not from the exit, else reconcile would refill the slot at once).
-        const slot = g.slots[w.slot];
+        const slot = this.slot(g, w.slot);
         if (slot && this.s.daemon !== 'stopping' && g.rollTarget === null && !g.removing) {
           slot.restarts += 1;
           this.backoff(g, w.slot);
@@ -351,7 +371,7 @@ class Stepper {
       }
       case 'backoff': {
         const g = this.group(a ?? '');
-        const slot = g?.slots[Number(b)];
+        const slot = g ? this.slot(g, Number(b)) : undefined;
         if (slot) slot.backoffUntil = null;
         return;
       }
@@ -408,7 +428,7 @@ class Stepper {
     const how = spawnError ?? describeExit(code, signal);
     const reason = planned ? (w.killed ? 'killed after stopTimeout' : `stopped (${w.stopReason ?? 'requested'})`) : how;
     const exit: ExitInfo = { code, signal, at: new Date(this.now).toISOString(), reason };
-    const slot = g?.slots[w.slot];
+    const slot = g ? this.slot(g, w.slot) : undefined;
     if (slot) slot.lastExit = exit;
     // The last worker of an old generation is gone: forget its spec (its listen sockets can close).
     if (g && g.rollTarget === null) this.pruneSpecs(g);
@@ -476,7 +496,7 @@ class Stepper {
     if (this.s.workers.some((x) => x.group === g.name && x.slot === slotIndex && isLive(x))) return;
     // A slot beyond the count (surplus worker left by a failed roll) is not refilled.
     if (slotIndex >= g.config.count) return;
-    const slot = g.slots[slotIndex]!;
+    const slot = this.slot(g, slotIndex)!;
     const delay = slot.backoffMs;
     slot.backoffMs = Math.min(delay * 2, g.config.maxRestartDelayMs);
     slot.backoffUntil = this.now + delay;
@@ -674,12 +694,12 @@ class Stepper {
           g.config = stripSpec(e.spec!);
           g.pending = null;
           e.total = g.config.count;
-          while (g.slots.length < g.config.count) g.slots.push(newSlot(gen, g.config));
+          while (g.slots.length < g.config.count) this.slotList(g).push(newSlot(gen, g.config));
           g.rollTarget = gen;
           // Slots waiting in backoff are refilled by the roll at once, with the new generation.
           g.slots.forEach((slot, i) => {
             if (slot.backoffUntil !== null) {
-              slot.backoffUntil = null;
+              this.slot(g, i)!.backoffUntil = null;
               this.clearTimer(`backoff:${g.name}:${i}`);
             }
           });
@@ -760,10 +780,9 @@ class Stepper {
     }
     g.config = stripSpec(prevSpec);
     g.generation = prev;
-    g.slots.forEach((slot, i) => {
-      slot.generation = prev;
-      slot.backoffUntil = null;
+    g.slots = g.slots.map((slot, i) => {
       this.clearTimer(`backoff:${g.name}:${i}`);
+      return { ...slot, generation: prev, backoffUntil: null };
     });
     while (g.slots.length < g.config.count) g.slots.push(newSlot(prev, g.config));
     if (failedSpec && sameRelease(prevSpec, failedSpec)) {
@@ -812,8 +831,7 @@ class Stepper {
           break;
         }
         case 'start': {
-          const slot = g.slots[action.slot]!;
-          slot.backoffUntil = null;
+          this.slot(g, action.slot)!.backoffUntil = null;
           this.spawn(g, action.slot, target, this.s.reload!.id);
           break;
         }
@@ -1029,7 +1047,7 @@ class Stepper {
     for (const g of this.s.groups) {
       g.rollTarget = null;
       g.slots.forEach((slot, i) => {
-        slot.backoffUntil = null;
+        if (slot.backoffUntil !== null) this.slot(g, i)!.backoffUntil = null;
         this.clearTimer(`backoff:${g.name}:${i}`);
       });
     }
