@@ -111,8 +111,8 @@ export function step(prev: MachineState, event: MachineEvent, now: number): Step
  * The state a step may change, without copying what grows with the number of
  * workers: the worker list is a new array of the same records (a record is
  * copied when the step changes it, Stepper.own), a group's slots are copied
- * when the step changes one (Stepper.slot), the rest is small or copied
- * shallowly. `prev` itself is never changed (the property tests freeze it).
+ * when the step changes one (Stepper.slot), the timers when it sets or
+ * clears one (Stepper.timers), the rest is small or copied shallowly. `prev` itself is never changed (the property tests freeze it).
  */
 function stepCopy(prev: MachineState): MachineState {
   return {
@@ -123,7 +123,6 @@ function stepCopy(prev: MachineState): MachineState {
       history: g.history.map((h) => ({ ...h })),
     })),
     workers: prev.workers.slice(),
-    timers: { ...prev.timers },
     reload: prev.reload && reloadCopy(prev.reload),
     queued: prev.queued && structuredClone(prev.queued),
     queuedRollbacks: structuredClone(prev.queuedRollbacks),
@@ -190,6 +189,15 @@ class Stepper {
     return copy;
   }
 
+  /** The armed timers, as an object this step may change. */
+  private timers(): Record<string, number> {
+    if (!this.owned.has(this.s.timers)) {
+      this.s.timers = { ...this.s.timers };
+      this.owned.add(this.s.timers);
+    }
+    return this.s.timers;
+  }
+
   /** Slot i of the group, as an object this step may change. */
   private slot(g: GroupState, i: number): SlotState | undefined {
     const list = this.slotList(g);
@@ -216,13 +224,13 @@ class Stepper {
   }
 
   setTimer(key: string, ms: number, stderrOf?: number): void {
-    this.s.timers[key] = this.now + ms;
+    this.timers()[key] = this.now + ms;
     this.emit(stderrOf === undefined ? { type: 'timer.set', key, ms } : { type: 'timer.set', key, ms, stderrOf });
   }
 
   private clearTimer(key: string): void {
     if (key in this.s.timers) {
-      delete this.s.timers[key];
+      delete this.timers()[key];
       this.emit({ type: 'timer.clear', key });
     }
   }
@@ -337,7 +345,7 @@ class Stepper {
 
   private onTimer(key: string, stderrTail: string[]): void {
     if (!(key in this.s.timers)) return; // stale: cleared after it fired
-    delete this.s.timers[key];
+    delete this.timers()[key];
     const [kind, a, b] = key.split(':');
     switch (kind) {
       case 'ready':
