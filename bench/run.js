@@ -11,7 +11,8 @@
 // (`smoothctl reload --json`, one every --interval seconds), then runs the same
 // workers under Node's cluster module (bench/cluster-app.js) with the same load.
 // A last phase starts smoothd with 16 workers for its memory, one reload of 16,
-// and the latency of `smoothctl status --json`. Prints a table, the targets of
+// and the latency of `smoothctl status --json`. The scaling phase (bench/scale.js;
+// alone: --only scale) rolls 16, 64, 256 and 1024 `sleep` workers. Prints a table, the targets of
 // issue 4 as PASS/MISS and one JSON line; writes bench/out/results.json and
 // bench/out/deploy.svg (a full run also refreshes docs/deploy.svg and the
 // generated block of README.md's "Measured numbers").
@@ -27,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { renderChart } from './chart.js';
 import { applyVariant, EXPERIMENTS, summarize, summaryText, trialFigures, trialPlan } from './experiment.js';
+import { evaluateScale, scaleRun, scaleTable } from './scale.js';
 import { readRecords } from './load.js';
 import { alive, exited, forkTracked, installCleanup, spawnTracked, stopAll, stopPid, track } from './procs.js';
 import { buckets, childTicks, cpuTicks, KIND_NAMES, machineTicks, percentile, procKb, reloadOverhead, sortedCopy, spread, windowStats } from './stats.js';
@@ -48,6 +50,9 @@ const TARGETS = {
   privateMb: 20,
   openP99Ratio: 1.5,
   servedRatio: 0.99,
+  scaleCpuRatio: 1.5,
+  scaleReloadMs: 10_000,
+  scaleStatusMs: 50,
 };
 
 // ---------------------------------------------------------------- options
@@ -82,7 +87,7 @@ function parseOptions(argv, env) {
     else if (flag === '--experiment') o.experiment = inline ?? argv[++i];
     else if (flag === '--trials') o.trials = Math.round(value());
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write('usage: node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS] [--surge N] [--only closed,open,memory] [--open-rate RPS] [--experiment bootnice|closespread [--trials N]]\n');
+      process.stdout.write('usage: node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS] [--surge N] [--only closed,open,memory,scale] [--open-rate RPS] [--experiment bootnice|closespread [--trials N]]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -96,7 +101,7 @@ function parseOptions(argv, env) {
   return { ...o, ...plan, full: !o.quick && plan.reloads >= 10 && o.connections >= 64 && o.interval === 3 && o.surge === null && o.only === null && o.openRate === null && o.experiment === null };
 }
 
-const PHASES = ['closed', 'open', 'memory'];
+const PHASES = ['closed', 'open', 'memory', 'scale'];
 
 function parsePhases(text, flag) {
   const list = String(text ?? '').split(',').map((p) => p.trim()).filter(Boolean);
@@ -678,6 +683,7 @@ function evaluate(res) {
   if (res.modes) evaluateClosed(res, add);
   if (res.open) evaluateOpen(res, add);
   if (res.memory) evaluateMemory(res, add);
+  if (res.scale) evaluateScale(res.scale, TARGETS, add);
   return t;
 }
 
@@ -731,6 +737,7 @@ function table(res) {
   if (res.modes) parts.push(closedTable(res));
   if (res.open) parts.push(openTable(res));
   if (res.memory) parts.push(memoryLines(res));
+  if (res.scale) parts.push(scaleTable(res.scale));
   return parts.join('\n\n');
 }
 
@@ -866,6 +873,7 @@ async function main() {
       }
     }
     const memory = want('memory') ? await memoryAndStatusRun(tmp, opts) : null;
+    const scale = want('scale') ? await scaleRun(tmp, { root: ROOT, smoothd: SMOOTHD, smoothctl: SMOOTHCTL, run, clkTck: CLK_TCK, log, statusN: opts.statusN }) : null;
 
     const bucketMs = 250;
     const svg = modes && renderChart({
@@ -895,6 +903,7 @@ async function main() {
       cluster,
       open,
       memory,
+      scale,
       runSeconds: round((Date.now() - began) / 1000, 1),
       loadAverage: { before: round(load0, 2), after: round(os.loadavg()[0], 2) },
     };

@@ -101,14 +101,53 @@ function newSlot(generation: number, config: GroupConfig): SlotState {
 // ====================================================================== step
 
 export function step(prev: MachineState, event: MachineEvent, now: number): StepResult {
-  const m = new Stepper(structuredClone(prev), now);
+  const m = new Stepper(stepCopy(prev), now);
   m.handle(event);
   if (!m.s.exited) m.reconcile();
   return { state: m.s, effects: m.fx };
 }
 
+/**
+ * The state a step may change, without copying what grows with the number of
+ * workers: the worker list is a new array of the same records (a record is
+ * copied when the step changes it, Stepper.own), a group's slots are copied
+ * when the step changes one (Stepper.slot), the timers when it sets or
+ * clears one (Stepper.timers), the rest is small or copied shallowly. `prev` itself is never changed (the property tests freeze it).
+ */
+function stepCopy(prev: MachineState): MachineState {
+  return {
+    ...prev,
+    groups: prev.groups.map((g) => ({
+      ...g,
+      specs: { ...g.specs },
+      history: g.history.map((h) => ({ ...h })),
+    })),
+    workers: prev.workers.slice(),
+    reload: prev.reload && reloadCopy(prev.reload),
+    queued: prev.queued && structuredClone(prev.queued),
+    queuedRollbacks: structuredClone(prev.queuedRollbacks),
+  };
+}
+
+/**
+ * A running reload, for a step to change: its entries and their verification
+ * are copied shallowly. What grows with the number of old workers (the
+ * verification's oldBase, oldNow and shedding) is shared: the step replaces
+ * those instead of changing them (verification-steps.ts).
+ */
+function reloadCopy(r: ReloadRun): ReloadRun {
+  return {
+    ...r,
+    removed: [...r.removed],
+    order: r.order.map((e) => ({ ...e, verification: e.verification && { ...e.verification } })),
+    rollback: r.rollback && { ...r.rollback, queue: [...r.rollback.queue] },
+  };
+}
+
 class Stepper {
   readonly fx: Effect[] = [];
+  /** Worker records, slots and slot lists this step created or copied: its own to change. */
+  private readonly owned = new WeakSet<object>();
   constructor(
     readonly s: MachineState,
     readonly now: number,
@@ -128,18 +167,70 @@ class Stepper {
     return this.s.groups.find((g) => g.name === name);
   }
 
+  /** The worker with this id, as a record this step may change. */
   worker(id: number): WorkerRecord | undefined {
-    return this.s.workers.find((w) => w.id === id);
+    const i = this.s.workers.findIndex((w) => w.id === id);
+    return i < 0 ? undefined : this.ownAt(i);
+  }
+
+  /** `w` (or the record that replaced it in this step), as a record this step may change. */
+  private own(w: WorkerRecord): WorkerRecord {
+    if (this.owned.has(w)) return w;
+    const i = this.s.workers.indexOf(w);
+    return i >= 0 ? this.ownAt(i) : (this.worker(w.id) ?? w);
+  }
+
+  private ownAt(i: number): WorkerRecord {
+    const w = this.s.workers[i]!;
+    if (this.owned.has(w)) return w;
+    const copy = { ...w };
+    this.owned.add(copy);
+    this.s.workers[i] = copy;
+    return copy;
+  }
+
+  /** The armed timers, as an object this step may change. */
+  private timers(): Record<string, number> {
+    if (!this.owned.has(this.s.timers)) {
+      this.s.timers = { ...this.s.timers };
+      this.owned.add(this.s.timers);
+    }
+    return this.s.timers;
+  }
+
+  /** Slot i of the group, as an object this step may change. */
+  private slot(g: GroupState, i: number): SlotState | undefined {
+    const list = this.slotList(g);
+    const slot = list[i];
+    if (!slot || this.owned.has(slot)) return slot;
+    const copy = { ...slot };
+    this.owned.add(copy);
+    list[i] = copy;
+    return copy;
+  }
+
+  /** The group's slot list, as an array this step may change (its slots still shared: use slot()). */
+  private slotList(g: GroupState): SlotState[] {
+    if (!this.owned.has(g.slots)) {
+      g.slots = g.slots.slice();
+      this.owned.add(g.slots);
+    }
+    return g.slots;
+  }
+
+  private addWorker(w: WorkerRecord): void {
+    this.owned.add(w);
+    this.s.workers.push(w);
   }
 
   setTimer(key: string, ms: number, stderrOf?: number): void {
-    this.s.timers[key] = this.now + ms;
+    this.timers()[key] = this.now + ms;
     this.emit(stderrOf === undefined ? { type: 'timer.set', key, ms } : { type: 'timer.set', key, ms, stderrOf });
   }
 
   private clearTimer(key: string): void {
     if (key in this.s.timers) {
-      delete this.s.timers[key];
+      delete this.timers()[key];
       this.emit({ type: 'timer.clear', key });
     }
   }
@@ -241,7 +332,7 @@ class Stepper {
     this.clearTimer(`readyTimeout:${id}`);
     // The slot now runs this generation: its crash restarts use it. During a roll the target
     // decides (a rollback goes to an older number); otherwise the newer of the two.
-    const slot = g?.slots[w.slot];
+    const slot = g ? this.slot(g, w.slot) : undefined;
     if (g && slot) slot.generation = g.rollTarget === w.generation ? w.generation : Math.max(slot.generation, w.generation);
     this.log('info', 'worker ready', { group: w.group, workerId: w.id, pid: w.pid, startupMs: this.now - w.startedAt });
     w.baseline = w.counters ?? { ...ZERO };
@@ -255,7 +346,7 @@ class Stepper {
 
   private onTimer(key: string, stderrTail: string[]): void {
     if (!(key in this.s.timers)) return; // stale: cleared after it fired
-    delete this.s.timers[key];
+    delete this.timers()[key];
     const [kind, a, b] = key.split(':');
     switch (kind) {
       case 'ready':
@@ -272,7 +363,7 @@ class Stepper {
         this.workerFailed(w, reason, stderrTail);
         // Like a crash before readiness: the slot restarts after its backoff, counted from
         // now (not from the exit, else reconcile would refill the slot at once).
-        const slot = g.slots[w.slot];
+        const slot = this.slot(g, w.slot);
         if (slot && this.s.daemon !== 'stopping' && g.rollTarget === null && !g.removing) {
           slot.restarts += 1;
           this.backoff(g, w.slot);
@@ -289,7 +380,7 @@ class Stepper {
       }
       case 'backoff': {
         const g = this.group(a ?? '');
-        const slot = g?.slots[Number(b)];
+        const slot = g ? this.slot(g, Number(b)) : undefined;
         if (slot) slot.backoffUntil = null;
         return;
       }
@@ -346,7 +437,7 @@ class Stepper {
     const how = spawnError ?? describeExit(code, signal);
     const reason = planned ? (w.killed ? 'killed after stopTimeout' : `stopped (${w.stopReason ?? 'requested'})`) : how;
     const exit: ExitInfo = { code, signal, at: new Date(this.now).toISOString(), reason };
-    const slot = g?.slots[w.slot];
+    const slot = g ? this.slot(g, w.slot) : undefined;
     if (slot) slot.lastExit = exit;
     // The last worker of an old generation is gone: forget its spec (its listen sockets can close).
     if (g && g.rollTarget === null) this.pruneSpecs(g);
@@ -388,7 +479,7 @@ class Stepper {
 
   private stopLeftover(w: WorkerRecord, code: number | null, signal: string | null): void {
     const rest: WorkerRecord = { ...w, leaderExit: { code, signal, crash: true }, statusText: LINGERING_TEXT };
-    this.s.workers.push(rest);
+    this.addWorker(rest);
     this.stopWorker(rest, 'its leader exited; stopping the rest of its process group');
   }
 
@@ -414,7 +505,7 @@ class Stepper {
     if (this.s.workers.some((x) => x.group === g.name && x.slot === slotIndex && isLive(x))) return;
     // A slot beyond the count (surplus worker left by a failed roll) is not refilled.
     if (slotIndex >= g.config.count) return;
-    const slot = g.slots[slotIndex]!;
+    const slot = this.slot(g, slotIndex)!;
     const delay = slot.backoffMs;
     slot.backoffMs = Math.min(delay * 2, g.config.maxRestartDelayMs);
     slot.backoffUntil = this.now + delay;
@@ -621,12 +712,12 @@ class Stepper {
           g.config = stripSpec(e.spec!);
           g.pending = null;
           e.total = g.config.count;
-          while (g.slots.length < g.config.count) g.slots.push(newSlot(gen, g.config));
+          while (g.slots.length < g.config.count) this.slotList(g).push(newSlot(gen, g.config));
           g.rollTarget = gen;
           // Slots waiting in backoff are refilled by the roll at once, with the new generation.
           g.slots.forEach((slot, i) => {
             if (slot.backoffUntil !== null) {
-              slot.backoffUntil = null;
+              this.slot(g, i)!.backoffUntil = null;
               this.clearTimer(`backoff:${g.name}:${i}`);
             }
           });
@@ -707,10 +798,9 @@ class Stepper {
     }
     g.config = stripSpec(prevSpec);
     g.generation = prev;
-    g.slots.forEach((slot, i) => {
-      slot.generation = prev;
-      slot.backoffUntil = null;
+    g.slots = g.slots.map((slot, i) => {
       this.clearTimer(`backoff:${g.name}:${i}`);
+      return { ...slot, generation: prev, backoffUntil: null };
     });
     while (g.slots.length < g.config.count) g.slots.push(newSlot(prev, g.config));
     if (failedSpec && sameRelease(prevSpec, failedSpec)) {
@@ -720,8 +810,7 @@ class Stepper {
       for (const w of live) {
         if (surplus <= 0) break;
         if (w.generation !== failedGen) continue;
-        this.stopWorker(w, 'rollback: surplus worker of the failed generation');
-        w.retiredBy = r.id;
+        this.stopWorker(w, 'rollback: surplus worker of the failed generation').retiredBy = r.id;
         surplus -= 1;
       }
       const reason =
@@ -760,8 +849,7 @@ class Stepper {
           break;
         }
         case 'start': {
-          const slot = g.slots[action.slot]!;
-          slot.backoffUntil = null;
+          this.slot(g, action.slot)!.backoffUntil = null;
           this.spawn(g, action.slot, target, this.s.reload!.id);
           break;
         }
@@ -881,7 +969,7 @@ class Stepper {
       this.pruneSpecs(g);
     }
     this.recordOutcomes(r, state);
-    for (const w of this.s.workers) if (w.retiredBy === r.id) w.retiredBy = null;
+    for (const w of this.s.workers) if (w.retiredBy === r.id) this.own(w).retiredBy = null;
     if (state === 'succeeded') {
       for (const name of r.removed) {
         const g = this.group(name);
@@ -977,7 +1065,7 @@ class Stepper {
     for (const g of this.s.groups) {
       g.rollTarget = null;
       g.slots.forEach((slot, i) => {
-        slot.backoffUntil = null;
+        if (slot.backoffUntil !== null) this.slot(g, i)!.backoffUntil = null;
         this.clearTimer(`backoff:${g.name}:${i}`);
       });
     }
@@ -985,7 +1073,8 @@ class Stepper {
   }
 
   private killAll(): void {
-    for (const w of this.s.workers) {
+    for (const record of this.s.workers) {
+      const w = this.own(record);
       if (isLive(w)) this.stopWorker(w, 'smoothd is stopping');
       w.killed = true;
       this.clearTimer(`kill:${w.id}`);
@@ -1017,14 +1106,16 @@ class Stepper {
       baseline: null,
       leaderExit: null,
     };
-    this.s.workers.push(w);
+    this.addWorker(w);
     this.emit({ type: 'spawn', workerId: w.id, group: g.name, slot, generation, spec });
     if (spec.ready.kind === 'delay') this.setTimer(`ready:${w.id}`, spec.ready.ms);
     this.setTimer(`readyTimeout:${w.id}`, spec.readyTimeoutMs, w.id);
   }
 
-  private stopWorker(w: WorkerRecord, reason: string): void {
-    if (w.phase === 'stopping') return;
+  /** Returns the stopping worker's record (a copy of `w` if this step had not changed it yet). */
+  private stopWorker(record: WorkerRecord, reason: string): WorkerRecord {
+    const w = this.own(record);
+    if (w.phase === 'stopping') return w;
     const g = this.group(w.group);
     const spec = g ? this.specFor(g, w.generation) : null;
     w.phase = 'stopping';
@@ -1035,6 +1126,7 @@ class Stepper {
     this.log('info', 'stopping worker', { group: w.group, workerId: w.id, pid: w.pid, reason });
     this.emit({ type: 'signal', workerId: w.id, signal: spec?.stopSignal ?? 'SIGTERM' });
     this.setTimer(`kill:${w.id}`, spec?.stopTimeoutMs ?? 30_000);
+    return w;
   }
 
   private pruneSpecs(g: GroupState): void {
@@ -1068,11 +1160,12 @@ class Stepper {
         continue;
       }
       if (g.rollTarget !== null) continue; // the roll decides
-      const mine = groupWorkers(this.s.workers, g.name);
+      const served = new Set<number>();
+      for (const w of this.s.workers) if (w.group === g.name && isLive(w)) served.add(w.slot);
       for (let i = 0; i < g.config.count; i++) {
         const slot = g.slots[i];
         if (!slot || slot.backoffUntil !== null) continue;
-        if (mine.some((w) => w.slot === i && isLive(w))) continue;
+        if (served.has(i)) continue;
         this.spawn(g, i, slot.generation, null);
       }
     }

@@ -45,22 +45,23 @@ export type RollAction =
  */
 export function nextRollAction(group: GroupState, workers: readonly WorkerRecord[], target: number): RollAction {
   const { count, rolling } = group.config;
-  const mine = groupWorkers(workers, group.name);
-  const live = liveWorkers(mine);
+  const live = liveWorkers(groupWorkers(workers, group.name));
   const ready = readyCount(live);
   const floor = count - rolling.unavailable;
   const canRetire = (w: WorkerRecord): boolean => w.phase !== 'ready' || ready - 1 >= floor;
-  const readyNewIn = (slot: number): boolean =>
-    live.some((w) => w.slot === slot && w.generation === target && w.phase === 'ready');
-  const newIn = (slot: number): boolean => live.some((w) => w.slot === slot && w.generation === target);
+  // One pass builds what the questions below ask per slot, so a decision costs
+  // O(workers) however many slots it looks at (a roll of n workers makes O(n) decisions).
+  const slots = slotIndex(live, target);
+  const readyNewIn = (slot: number): boolean => slots.get(slot)?.readyNew ?? false;
+  const newIn = (slot: number): boolean => slots.get(slot)?.hasNew ?? false;
   const old = live.filter((w) => isOld(w, target, count));
 
   // A failed roll leaves ready new workers next to the old ones of their slots (mixed
   // generations): such a slot holds two live workers, and the older one is surplus.
-  const supersededIn = (w: WorkerRecord): boolean =>
-    live.some(
-      (x) => x.id !== w.id && x.slot === w.slot && x.phase === 'ready' && (x.generation > w.generation || (x.generation === w.generation && x.id > w.id)),
-    );
+  const supersededIn = (w: WorkerRecord): boolean => {
+    const top = slots.get(w.slot)?.newestReady;
+    return top !== undefined && (top.generation > w.generation || (top.generation === w.generation && top.id > w.id));
+  };
 
   // 1. An old worker whose replacement is ready (or whose slot is gone): retire it.
   for (const w of old) {
@@ -72,9 +73,14 @@ export function nextRollAction(group: GroupState, workers: readonly WorkerRecord
   // 2. Room for another worker: start the target generation in the next slot that lacks it,
   //    empty slots first.
   if (live.length < count + rolling.surge) {
-    const lacking = [...Array(count).keys()].filter((s) => !newIn(s));
-    const empty = lacking.find((s) => !live.some((w) => w.slot === s));
-    const slot = empty ?? lacking[0];
+    let lacking: number | undefined;
+    let empty: number | undefined;
+    for (let s = 0; s < count && empty === undefined; s++) {
+      if (newIn(s)) continue;
+      lacking ??= s;
+      if (!slots.has(s)) empty = s;
+    }
+    const slot = empty ?? lacking;
     if (slot !== undefined) return { kind: 'start', slot };
   }
 
@@ -88,17 +94,40 @@ export function nextRollAction(group: GroupState, workers: readonly WorkerRecord
     if (w) return { kind: 'stop', workerId: w.id, reason: 'replaced' };
   }
 
-  const complete =
-    old.length === 0 && [...Array(count).keys()].every((s) => readyNewIn(s));
+  let complete = old.length === 0;
+  for (let s = 0; s < count && complete; s++) complete = readyNewIn(s);
   return complete ? { kind: 'done' } : { kind: 'wait' };
+}
+
+interface SlotFacts {
+  /** A live worker of the target generation runs in the slot. */
+  hasNew: boolean;
+  /** ... and is ready. */
+  readyNew: boolean;
+  /** The ready worker of the slot with the highest (generation, id). */
+  newestReady: WorkerRecord | undefined;
+}
+
+/** Per slot that holds a live worker: what the rolling policy asks about it. */
+function slotIndex(live: readonly WorkerRecord[], target: number): Map<number, SlotFacts> {
+  const slots = new Map<number, SlotFacts>();
+  for (const w of live) {
+    let f = slots.get(w.slot);
+    if (!f) slots.set(w.slot, (f = { hasNew: false, readyNew: false, newestReady: undefined }));
+    if (w.generation === target) f.hasNew = true;
+    if (w.phase !== 'ready') continue;
+    if (w.generation === target) f.readyNew = true;
+    const top = f.newestReady;
+    if (!top || w.generation > top.generation || (w.generation === top.generation && w.id > top.id)) f.newestReady = w;
+  }
+  return slots;
 }
 
 /** Number of slots of the group that already run a ready worker of `target`. */
 export function rolledCount(group: GroupState, workers: readonly WorkerRecord[], target: number): number {
-  const mine = groupWorkers(workers, group.name);
-  let n = 0;
-  for (let s = 0; s < group.config.count; s++) {
-    if (mine.some((w) => w.slot === s && w.generation === target && w.phase === 'ready')) n++;
+  const rolled = new Set<number>();
+  for (const w of workers) {
+    if (w.group === group.name && w.generation === target && w.phase === 'ready' && w.slot < group.config.count) rolled.add(w.slot);
   }
-  return n;
+  return rolled.size;
 }

@@ -9,7 +9,7 @@ import { groupWorkers, isLive } from './policy.js';
 import type { ReloadFailure } from './report.js';
 import { formatMs, oldFigures } from './reports.js';
 import type { Effect, GroupState, MachineState, ProgressEvent, ReloadGroupEntry, VerificationRun, WorkerRecord } from './types.js';
-import { bakeVerdict, describeRate, failureReason, judge, since, ZERO } from './verify.js';
+import { bakeVerdict, describeRate, failureReason, judge, since, ZERO, type Counters } from './verify.js';
 
 /** Share of responses the old workers answer with `Connection: close` during a bake. */
 export const SHED_SHARE = 0.1;
@@ -33,11 +33,16 @@ export function canaryReady(m: VerifyHost, g: GroupState, e: ReloadGroupEntry, w
   if (!v || v.canaryId !== null) return;
   v.canaryId = w.id;
   v.startedAt = m.now;
+  // New objects, not changes to the old ones: a step shares these with the state it was given.
+  const oldBase: Record<string, Counters> = {};
+  const oldNow: Record<string, Counters> = {};
   for (const o of groupWorkers(m.s.workers, g.name)) {
     if (o.generation === w.generation || !isLive(o)) continue;
-    v.oldBase[String(o.id)] = { ...(o.counters ?? ZERO) };
-    v.oldNow[String(o.id)] = { ...(o.counters ?? ZERO) };
+    oldBase[String(o.id)] = { ...(o.counters ?? ZERO) };
+    oldNow[String(o.id)] = { ...(o.counters ?? ZERO) };
   }
+  v.oldBase = oldBase;
+  v.oldNow = oldNow;
   const bakeMs = e.spec?.verify.bakeMs ?? 0;
   if (bakeMs <= 0 || v.baked) {
     v.baked = true;
@@ -46,8 +51,8 @@ export function canaryReady(m: VerifyHost, g: GroupState, e: ReloadGroupEntry, w
   e.state = 'verifying';
   m.setTimer(`bake:${m.s.reload!.id}:${g.name}`, bakeMs);
   // Keep-alive clients stay on the old workers: have them shed a share, so the canary is judged on real traffic.
+  v.shedding = [...v.shedding, ...Object.keys(v.oldBase).map(Number)];
   for (const id of Object.keys(v.oldBase)) {
-    v.shedding.push(Number(id));
     m.emit({ type: 'worker.shed', workerId: Number(id), share: SHED_SHARE });
   }
   m.log('info', 'canary ready: baking before the roll goes on', { group: g.name, workerId: w.id, pid: w.pid, bakeMs });
@@ -63,7 +68,7 @@ export function onStats(m: VerifyHost, id: number, requests: number | null, erro
   const e = r?.order.find((o) => o.name === w.group);
   const v = e?.verification;
   if (!r || !e || !v || r.rollback) return;
-  if (v.oldBase[String(id)]) v.oldNow[String(id)] = { ...w.counters };
+  if (v.oldBase[String(id)]) v.oldNow = { ...v.oldNow, [String(id)]: { ...w.counters } };
   if (w.phase !== 'ready' || w.startedBy !== r.id || w.generation !== e.generation) return;
   const mine = since(w.counters, w.baseline ?? ZERO);
   if (id === v.canaryId) v.canary = mine;
@@ -107,7 +112,9 @@ export function onBakeEnd(m: VerifyHost, reloadId: number, group: string): void 
 
 /** The bake is over: old workers that still run keep their keep-alive clients again. */
 export function stopShedding(m: VerifyHost, v: VerificationRun): void {
-  for (const id of v.shedding.splice(0)) {
+  const ids = v.shedding;
+  v.shedding = [];
+  for (const id of ids) {
     const w = m.worker(id);
     if (w && w.phase !== 'stopping') m.emit({ type: 'worker.shed', workerId: id, share: 0 });
   }

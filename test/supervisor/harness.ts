@@ -155,6 +155,11 @@ export class World {
   loader: (reloadId: number) => LoadAnswer;
   /** Behavior for each new process (the default, refined per spawn). */
   behave: (spawn: Spawn) => Partial<Behavior> = () => ({});
+  /**
+   * Deep-freeze the state before every step: a step that changes its input
+   * state (instead of copying what it changes) then throws.
+   */
+  freezeInput = false;
   /** Called after every machine step. */
   onStep: ((prev: MachineState, event: MachineEvent, result: StepResult) => void) | null = null;
   current: LoadedConfig;
@@ -197,7 +202,7 @@ export class World {
   }
 
   private stepOne(event: MachineEvent): void {
-    const prev = this.state;
+    const prev = this.freezeInput ? deepFreeze(this.state) : this.state;
     const result = step(prev, event, this.now);
     this.state = result.state;
     // From here on the machine knows the whole group is gone.
@@ -499,4 +504,12 @@ export function runningWorld(groups: GroupConfig[], opts: WorldOptions = {}): Wo
   w.readyUntilSettled();
   if (w.state.daemon !== 'running') throw new Error(`expected running, got ${w.state.daemon}`);
   return w;
+}
+
+/** Freezes `value` and everything reachable from it; returns it. */
+export function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  return value;
 }

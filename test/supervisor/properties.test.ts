@@ -254,6 +254,8 @@ class Checked {
       this.pendingLoads.push(id);
       return 'manual';
     };
+    // Every step gets a deep-frozen input: a step that changes the state it was given throws.
+    this.w.freezeInput = true;
     this.w.onStep = (prev, event, result) => this.check(prev, event, result);
     this.w.send({ type: 'start' });
   }
