@@ -246,11 +246,15 @@ export function controlHandlers(runtime: Runtime, log: Logger, obs?: Observabili
         : roll((w) => runtime.requestReload(p.groups && p.groups.length > 0 ? p.groups : null, 'rpc', w), p.wait === true, ctx),
     restart: (p: { group: string; wait?: boolean }, ctx: CallContext) => roll((w) => runtime.requestRestart(p.group, w), p.wait === true, ctx),
     rollback: (p: { groups?: string[]; to?: number; force?: boolean; wait?: boolean }, ctx: CallContext) =>
-      roll(
-        (w) => runtime.requestRollback({ groups: p.groups && p.groups.length > 0 ? p.groups : null, to: p.to ?? null, force: p.force === true }, w),
-        p.wait === true,
-        ctx,
-      ),
+      p.to !== undefined && p.groups?.length !== 1
+        ? Promise.reject(
+            rpcErrors.invalidParams('to', 'to needs exactly one group in groups (generation numbers are per group), e.g. {"groups": ["web"], "to": 3}'),
+          )
+        : roll(
+            (w) => runtime.requestRollback({ groups: p.groups && p.groups.length > 0 ? p.groups : null, to: p.to ?? null, force: p.force === true }, w),
+            p.wait === true,
+            ctx,
+          ),
     status: async () => {
       const doc = runtime.status();
       return obs ? { ...doc, daemon: { ...doc.daemon, metrics: obs.listener() } } : doc;

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, type Daemon, get, type Load, smoothctl, startDaemon, startLoad, tempDir, waitFor } from './harness.js';
+import { cleanup, type Daemon, get, type Load, rpc, smoothctl, startDaemon, startLoad, tempDir, waitFor } from './harness.js';
 import { config, group, release } from './releases.js';
 
 afterEach(cleanup);
@@ -344,5 +344,8 @@ describe('smoothctl rollback', () => {
     expect(gone.code).toBe(2);
     expect(gone.stderr).toContain(`folder ${v1} no longer exists`);
     expect((await smoothctl(d.socket, ['rollback', 'web', 'other', '--to', '1'])).code).toBe(64);
+    // Over RPC, `to` with other than one group is a parameter error, not a refusal.
+    await expect(rpc(d.socket, 'rollback', { to: 1 })).rejects.toMatchObject({ code: -32602, message: expect.stringMatching(/exactly one group/) });
+    await expect(rpc(d.socket, 'rollback', { groups: ['web', 'web2'], to: 1 })).rejects.toMatchObject({ code: -32602 });
   }, 60_000);
 });
