@@ -53,15 +53,15 @@ interface Stopped {
   totals: number[];
 }
 
-/** Runs the generator for `ms` at `rate`; returns its records and summary. */
-async function generate(port: number, start: Record<string, unknown>, ms: number) {
+/** Runs the generator at `rate` for `ms`, or until `until` settles; returns its records and summary. */
+async function generate(port: number, start: Record<string, unknown>, ms: number | Promise<void>) {
   const child = fork(GENERATOR, ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.push(child);
   const next = (type: string) => new Promise<Stopped>((resolve) => child.on('message', (m: { type: string }) => m.type === type && resolve(m as unknown as Stopped)));
   const started = next('started');
   child.send({ type: 'start', host: '127.0.0.1', port, timeoutS: 10, ...start });
   await started;
-  await new Promise((r) => setTimeout(r, ms));
+  await (typeof ms === 'number' ? new Promise((r) => setTimeout(r, ms)) : ms);
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'openloop-test-')), 'records.bin');
   const stopped = next('stopped');
   child.send({ type: 'stop', file });
@@ -75,13 +75,21 @@ describe('bench/openloop.js', () => {
   it('measures from the scheduled time: requests queued behind a slow server carry their wait', async () => {
     // One connection, 50 ms per answer, 100 requests/s: a closed-loop client would report
     // 50 ms for every request; on a schedule the k-th request has waited ~k x 40 ms more.
-    const port = await serve((_req, res) => setTimeout(() => res.end('ok'), 50));
-    const { summary, records } = await generate(port, { rate: 100, keepAlive: true, maxConnections: 1 }, 600);
+    // Stop once the 13th request arrives: on its one connection the generator has then
+    // received 12 answers, however slowly a loaded machine ran it (a fixed wait would not say).
+    let arrived = 0;
+    let thirteenth!: () => void;
+    const enough = new Promise<void>((r) => (thirteenth = r));
+    const port = await serve((_req, res) => {
+      if (++arrived === 13) thirteenth();
+      setTimeout(() => res.end('ok'), 50);
+    });
+    const { summary, records } = await generate(port, { rate: 100, keepAlive: true, maxConnections: 1 }, enough);
     expect(summary.peakConnections).toBe(1);
     const ok = Array.from(records.lat).filter((_, i) => records.kind[i] === KIND.OK);
     expect(ok.length).toBeGreaterThanOrEqual(10);
     expect(Math.min(...ok)).toBeGreaterThanOrEqual(45);
-    // The ~40 requests due in 0.6 s need 2 s of answers: the last answered ones waited well over 300 ms.
+    // 12 answers take >= 0.6 s while one is due every 10 ms: the last answered ones waited well over 300 ms.
     expect(Math.max(...ok)).toBeGreaterThan(300);
     // Requests still queued when the generator stops count as unsent: the server did not keep up.
     expect(summary.totals[KIND.UNSENT]).toBeGreaterThan(0);
