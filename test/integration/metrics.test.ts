@@ -273,16 +273,17 @@ describe('scraping', () => {
         await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t0))));
       }
     };
-    const seconds = Number(process.env.SMOOTHD_SCRAPE_SECONDS ?? 20);
+    // Two halves of 30 s: a minute of scrapes every 100 ms (10 a second).
+    const seconds = Number(process.env.SMOOTHD_SCRAPE_SECONDS ?? 30);
     await scrape(50); // warm-up: JIT, first allocations
     const base = await heapAfterGc();
-    await scrape(seconds * 5);
+    await scrape(seconds * 10);
     const mid = await heapAfterGc();
-    await scrape(seconds * 5);
+    await scrape(seconds * 10);
     const end = await heapAfterGc();
     const mib = (b: number): string => (b / 1024 / 1024).toFixed(2);
     console.log(`heapUsed after a full GC while scraping every 100 ms: start ${mib(base)} MiB, after ${seconds} s ${mib(mid)} MiB, after ${2 * seconds} s ${mib(end)} MiB`);
-    // A leak of 100 bytes per scrape would add 20 KB per 20 s; a kept document (~8 KB) per scrape 1.6 MB.
+    // A leak of 100 bytes per scrape would add 30 KB per 30 s; a kept document (~8 KB) per scrape 2.4 MB.
     expect(end - mid).toBeLessThan(256 * 1024);
-  }, 120_000);
+  }, 150_000);
 });
