@@ -32,6 +32,10 @@ describe('error codes', () => {
       CONFIG_INVALID: -32004,
       UNKNOWN_GROUP: -32005,
       RELOAD_ABORTED: -32006,
+      NEEDS_RESTART: -32007,
+      TOO_MANY_CONNECTIONS: -32008,
+      ROLLBACK_FAILED: -32009,
+      ROLLBACK_REFUSED: -32010,
       INTERNAL: -32099,
     });
   });
@@ -40,6 +44,9 @@ describe('error codes', () => {
     expect(exitCodeForError(ERROR_CODES.RELOAD_FAILED)).toBe(EXIT.FAILED);
     expect(exitCodeForError(ERROR_CODES.RELOAD_REFUSED_WINDOWS)).toBe(EXIT.REFUSED);
     expect(exitCodeForError(ERROR_CODES.DAEMON_STOPPING)).toBe(EXIT.REFUSED);
+    // DESIGN §10: a failed rollback means mixed generations serve (3); a refused rollback is 2.
+    expect(exitCodeForError(ERROR_CODES.ROLLBACK_FAILED)).toBe(3);
+    expect(exitCodeForError(ERROR_CODES.ROLLBACK_REFUSED)).toBe(2);
     expect(exitCodeForError(PROTOCOL_ERRORS.INVALID_PARAMS)).toBe(EXIT.USAGE);
     expect(exitCodeForError(-32050)).toBe(EXIT.FAILED);
     for (const e of ERROR_TABLE) expect(e.meaning).not.toMatch(/\n/);

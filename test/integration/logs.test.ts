@@ -97,6 +97,7 @@ describe('smoothctl logs', () => {
     expect(a.out.join('')).toContain('web 3 out | out 1 gen 2\n');
     a.child.kill('SIGINT');
     expect(await a.exit).toBe(0);
+    expect(a.err.join('')).toBe(''); // Ctrl-C is a clean end: no error, no stack trace
     await waitFor('b to see the new worker', () => b.out.join('').includes('hello 2'));
     const bl = b.out.join('').trim().split('\n').map((l) => JSON.parse(l));
     expect(bl[0].line).toEqual({ level: 30, msg: 'hello 1' });

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { busyPort, cleanup, type Daemon, FIXTURES, smoothctl, startDaemon, startLoad, tempDir, waitFor } from './harness.js';
+import { busyPort, cleanup, type Daemon, FIXTURES, rpc, smoothctl, startDaemon, startLoad, tempDir, waitFor } from './harness.js';
 import { config, group, release } from './releases.js';
 
 const GC_PROBE = path.join(FIXTURES, 'gc-probe.mjs');
@@ -98,6 +98,13 @@ describe('metrics after one reload under load', () => {
     expect(value(text, 'smoothd_worker_errors_total{group="web",generation="2"}')).toBe(0);
     expect(value(text, 'process_resident_memory_bytes')).toBeGreaterThan(10_000_000);
     expect(value(text, 'process_open_fds')).toBeGreaterThan(3);
+    expect(value(text, 'process_cpu_seconds_total')).toBeGreaterThan(0);
+    const st = await d.status();
+    expect(value(text, `smoothd_build_info{version="${st.daemon.version}",node="${process.version}"}`)).toBe(1);
+    expect(value(text, 'smoothd_start_time_seconds')).toBeCloseTo(Date.parse(st.daemon.startedAt) / 1000, 0);
+    // The last success is this reload's end, after the start.
+    expect(value(text, 'smoothd_last_reload_success_timestamp_seconds')).toBeCloseTo(Date.parse(st.reload.finishedAt) / 1000, 0);
+    expect(value(text, 'smoothd_last_reload_success_timestamp_seconds')!).toBeGreaterThan(value(text, 'smoothd_start_time_seconds')!);
 
     // smoothctl metrics prints the same document (counters as of its own moment).
     const ctl = await smoothctl(d.socket, ['metrics']);
@@ -156,6 +163,20 @@ describe('metrics after a failed reload that was rolled back', () => {
     // smoothctl status shows them one line each, newest first.
     const st = await smoothctl(d.socket, ['status']);
     expect(st.stdout).toMatch(new RegExp(`recent reloads:\n  reload ${s.reloads[0].id} failed, [^\n]*: [^\n]+\n  reload ${s.reloads[1].id} failed, rolled back, \\d+\\.\\d s, `));
+  }, 60_000);
+});
+
+describe('status.reloads', () => {
+  it('keeps the last 10 reports, newest first, while the reload counter keeps counting', async () => {
+    const dir = tempDir();
+    const d = await startDaemon('groups:\n  web:\n    command: [sleep, "1000"]\n    ready: 100ms\n', { dir });
+    fs.writeFileSync(d.configPath, 'groups: { web: { count: -1 } }\n');
+    for (let i = 0; i < 12; i++) await expect(rpc(d.socket, 'reload', { wait: true })).rejects.toMatchObject({ code: -32004 });
+    const s = await d.status();
+    expect(s.reloads.map((r: { id: number }) => r.id)).toEqual([12, 11, 10, 9, 8, 7, 6, 5, 4, 3]);
+    expect(s.reloads.every((r: { state: string }) => r.state === 'failed')).toBe(true);
+    const m = await smoothctl(d.socket, ['metrics']);
+    expect(value(m.stdout, 'smoothd_reloads_total{result="failed"}')).toBe(12);
   }, 60_000);
 });
 
@@ -252,16 +273,17 @@ describe('scraping', () => {
         await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t0))));
       }
     };
-    const seconds = Number(process.env.SMOOTHD_SCRAPE_SECONDS ?? 20);
+    // Two halves of 30 s: a minute of scrapes every 100 ms (10 a second).
+    const seconds = Number(process.env.SMOOTHD_SCRAPE_SECONDS ?? 30);
     await scrape(50); // warm-up: JIT, first allocations
     const base = await heapAfterGc();
-    await scrape(seconds * 5);
+    await scrape(seconds * 10);
     const mid = await heapAfterGc();
-    await scrape(seconds * 5);
+    await scrape(seconds * 10);
     const end = await heapAfterGc();
     const mib = (b: number): string => (b / 1024 / 1024).toFixed(2);
     console.log(`heapUsed after a full GC while scraping every 100 ms: start ${mib(base)} MiB, after ${seconds} s ${mib(mid)} MiB, after ${2 * seconds} s ${mib(end)} MiB`);
-    // A leak of 100 bytes per scrape would add 20 KB per 20 s; a kept document (~8 KB) per scrape 1.6 MB.
+    // A leak of 100 bytes per scrape would add 30 KB per 30 s; a kept document (~8 KB) per scrape 2.4 MB.
     expect(end - mid).toBeLessThan(256 * 1024);
-  }, 120_000);
+  }, 150_000);
 });

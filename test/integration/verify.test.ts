@@ -349,3 +349,94 @@ describe('smoothctl rollback', () => {
     await expect(rpc(d.socket, 'rollback', { groups: ['web', 'web2'], to: 1 })).rejects.toMatchObject({ code: -32602 });
   }, 60_000);
 });
+
+describe('smoothctl restart GROUP', () => {
+  it('applies verify and onFailure like a reload: a 500-release of a reloadable: false group fails its bake and is rolled back', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const { d, port } = await web(dir, '{ bake: 3s, maxErrorRate: 0.05, minRequests: 20 }', { extra: '    reloadable: false\n' });
+    const before = await d.workerPids();
+    release(dir, 'v2', { 'status.txt': '500' });
+    const load = startLoad(port, { concurrency: 8 });
+    await waitFor('responses of v1 before the restart', () => load.ok > 50);
+    const r = await smoothctl(d.socket, ['restart', 'web', '--json']);
+    await load.stop();
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ trigger: 'restart', state: 'failed', rollback: { state: 'succeeded' } });
+    expect(report.groups[0].verification.verdict).toBe('failed');
+    expect(report.groups[0].rollback).toEqual({ state: 'succeeded', generation: 1 });
+    expect(connectionErrors(load)).toBe(0);
+    expect(await releasesServed(port)).toEqual(new Set(['v1']));
+    expect((await d.workerPids()).filter((p) => before.includes(p)).length).toBe(3);
+  }, 60_000);
+
+  it('with onFailure: keep leaves the failed canary serving beside the old workers, no rollback', async () => {
+    const dir = tempDir();
+    release(dir, 'v1');
+    const { d } = await web(dir, '{ bake: 3s, maxErrorRate: 0.05, minRequests: 20 }', { extra: '    reloadable: false\n    onFailure: keep\n' });
+    release(dir, 'v2', { 'status.txt': '500' });
+    const load = startLoad(await boundPort(d), { concurrency: 8 });
+    await waitFor('responses of v1 before the restart', () => load.ok > 50);
+    const r = await smoothctl(d.socket, ['restart', 'web', '--json']);
+    await load.stop();
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ trigger: 'restart', state: 'failed', rollback: null });
+    expect(report.groups[0].verification.verdict).toBe('failed');
+    const gens = (await d.status()).groups[0].workers
+      .filter((w: { state: string }) => w.state !== 'stopping')
+      .map((w: { generation: number }) => w.generation)
+      .sort();
+    expect(gens).toEqual([1, 1, 1, 2]);
+  }, 60_000);
+});
+
+describe('counters over NOTIFY_SOCKET (ready: notify)', () => {
+  it('X_SMOOTHD_REQUESTS and X_SMOOTHD_ERRORS from a Python worker fail the canary and roll the release back', async () => {
+    const dir = tempDir();
+    // A raw sd_notify worker: ready at once, then cumulative counters every 100 ms; errors.txt in
+    // its release folder says which share of its (pretend) responses were 5xx.
+    const script = path.join(dir, 'counting-worker.py');
+    fs.writeFileSync(
+      script,
+      [
+        'import os, socket, time',
+        'addr = os.environ["NOTIFY_SOCKET"]',
+        'addr = "\\0" + addr[1:] if addr.startswith("@") else addr',
+        's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+        's.sendto(b"READY=1", addr)',
+        'share = float(open("errors.txt").read()) if os.path.exists("errors.txt") else 0.0',
+        'requests = 0',
+        'while True:',
+        '    time.sleep(0.1)',
+        '    requests += 10',
+        '    s.sendto(("X_SMOOTHD_REQUESTS=%d\\nX_SMOOTHD_ERRORS=%d" % (requests, int(requests * share))).encode(), addr)',
+        '',
+      ].join('\n'),
+    );
+    release(dir, 'v1');
+    const yaml = `groups:
+  web:
+    command: [python3, ${script}]
+    cwd: ${path.join(dir, 'current')}
+    count: 2
+    ready: notify
+    stopTimeout: 2s
+    verify: { bake: 2s, maxErrorRate: 0.05, minRequests: 20 }
+`;
+    const d = await startDaemon(yaml, { dir });
+    const before = await d.workerPids();
+    release(dir, 'v2', { 'errors.txt': '0.5' });
+    const r = await smoothctl(d.socket, ['reload', '--json']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.groups[0].verification.verdict).toBe('failed');
+    expect(report.groups[0].verification.canary.requests).toBeGreaterThanOrEqual(20);
+    expect(report.groups[0].verification.old.requests).toBeGreaterThan(0);
+    expect(report.groups[0].verification.old.errors).toBe(0);
+    expect(report.failure.reason).toMatch(/above maxErrorRate 5\.0%/);
+    expect(report.rollback.state).toBe('succeeded');
+    expect(await d.workerPids()).toEqual(before);
+  }, 60_000);
+});
