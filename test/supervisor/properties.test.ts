@@ -656,7 +656,9 @@ class Checked {
     }
     this.changeDisk(change);
     for (const g of this.disk) for (const l of g.listen) this.held.add(l.address.key);
-    this.w.answerLoad(id, makeConfig(this.disk, ++this.release));
+    // A listen change alone keeps the release folder (an in-place config edit): then only listen differs.
+    if (change.kind !== 'listen') this.release++;
+    this.w.answerLoad(id, makeConfig(this.disk, this.release));
   }
 
   private changeDisk(c: ConfigChange): void {
