@@ -398,6 +398,33 @@ function flat(name, all, k, slack, unit) {
   const verdict = max(b, k) <= bound ? 'flat' : 'GROWS';
   console.log(`${name}: ${min(all, k).toFixed(1)}-${max(all, k).toFixed(1)}${unit} from minute 2 (${all.length} samples); last third max ${max(b, k).toFixed(1)} <= first third max ${max(a, k).toFixed(1)} + ${slack}${unit}: ${verdict}`);
   if (verdict !== 'flat') problems.push(`${name} grows: ${max(b, k).toFixed(1)} > ${bound.toFixed(1)}${unit}`);
+  slope(name, all, k, slack, unit);
+}
+/**
+ * First/last value and the least-squares slope per minute over the window. The bound is the same slack
+ * spread over the window: a slope that would add more than `slack` between minute 2 and the end is a
+ * MISS, so a steady leak too slow to push the last third over the first third's maximum still shows.
+ */
+function slope(name, all, k, slack, unit) {
+  const xs = all.map((s) => s.t / 60_000);
+  const ys = all.map((s) => s[k]);
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < xs.length; i++) {
+    num += (xs[i] - mx) * (ys[i] - my);
+    den += (xs[i] - mx) ** 2;
+  }
+  const perMin = den > 0 ? num / den : 0;
+  const spanMin = xs[xs.length - 1] - xs[0];
+  const bound = spanMin > 0 ? slack / spanMin : Infinity;
+  const verdict = perMin <= bound ? 'PASS' : 'MISS';
+  console.log(
+    `  ${name}: first ${ys[0].toFixed(1)}${unit} at ${xs[0].toFixed(1)} min, last ${ys[ys.length - 1].toFixed(1)}${unit} at ${xs[xs.length - 1].toFixed(1)} min; ` +
+      `slope ${perMin >= 0 ? '+' : ''}${perMin.toFixed(3)}${unit}/min <= ${bound.toFixed(3)}${unit}/min (${slack}${unit} over ${spanMin.toFixed(1)} min): ${verdict}`,
+  );
+  if (verdict !== 'PASS') problems.push(`${name} slope ${perMin.toFixed(3)}${unit}/min > ${bound.toFixed(3)}${unit}/min`);
 }
 if (win.length < 6) problems.push(`only ${win.length} samples after minute 2: run longer`);
 else {

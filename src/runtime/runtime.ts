@@ -535,6 +535,8 @@ export class Runtime {
       add(g.pending);
     }
     for (const e of this.state.reload?.order ?? []) add(e.spec);
+    // A rollback queued behind a reload rolls to a spec no group may use yet: its sockets were bound for it.
+    for (const q of this.state.queuedRollbacks) for (const t of q.targets) add(t.spec);
     if (this.state.reload?.phase === 'loading') return; // the loader may be binding new ones right now
     if (this.state.exited) keep.clear();
     const closed = this.opts.sockets.release(keep);

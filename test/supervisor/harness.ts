@@ -77,6 +77,16 @@ export interface Behavior {
   crashCode: number;
   /** `worker.spawnFailed` instead of `worker.spawned`. */
   spawnFails: string | null;
+  /**
+   * `worker.spawnFailed` delivered once the current cascade has settled, not in turn: the
+   * runtime's queueMicrotask path (a listen socket not held, a NOTIFY_SOCKET it could not open).
+   */
+  spawnFailsLater: string | null;
+  /**
+   * `worker.spawned`, then this exit code as the first event after the cascade, before any
+   * timer: the exec inside the new process failed (setpriv or the shell exits 126/127).
+   */
+  execFails: number | null;
   stderr: string[];
   /**
    * Another member of its process group (a wrapper script's child) that outlives the
@@ -92,6 +102,8 @@ const DEFAULT_BEHAVIOR: Behavior = {
   crashAfterMs: null,
   crashCode: 1,
   spawnFails: null,
+  spawnFailsLater: null,
+  execFails: null,
   stderr: [],
   straggler: 'none',
 };
@@ -162,10 +174,14 @@ export class World {
   freezeInput = false;
   /** Called after every machine step. */
   onStep: ((prev: MachineState, event: MachineEvent, result: StepResult) => void) | null = null;
+  /** Called when a cascade has settled (where the runtime closes the listen sockets no spec uses). */
+  onSettled: ((state: MachineState) => void) | null = null;
   current: LoadedConfig;
 
   private seq = 0;
   private queue: MachineEvent[] = [];
+  /** Events due once the queue is empty (microtasks, the first I/O callback). */
+  private afterCascade: (() => MachineEvent | null)[] = [];
   private draining = false;
   private scheduled: Scheduled[] = [];
   private nextPid = 1000;
@@ -190,10 +206,16 @@ export class World {
       this.draining = true;
       try {
         let guard = 0;
-        while (this.queue.length > 0) {
+        while (this.queue.length > 0 || this.afterCascade.length > 0) {
           if (++guard > 20_000) throw new Error(`event cascade did not settle (last: ${JSON.stringify(this.queue[0]).slice(0, 200)})`);
+          if (this.queue.length === 0) {
+            const next = this.afterCascade.shift()!();
+            if (next) this.queue.push(next);
+            continue;
+          }
           this.stepOne(this.queue.shift()!);
         }
+        this.onSettled?.(this.state);
       } finally {
         this.draining = false;
       }
@@ -289,7 +311,18 @@ export class World {
       this.queue.push({ type: 'worker.spawnFailed', workerId: e.workerId, error: behavior.spawnFails });
       return;
     }
+    if (behavior.spawnFailsLater !== null) {
+      const error = behavior.spawnFailsLater;
+      p.alive = false;
+      this.afterCascade.push(() => ({ type: 'worker.spawnFailed', workerId: e.workerId, error }));
+      return;
+    }
     this.queue.push({ type: 'worker.spawned', workerId: e.workerId, pid: p.pid });
+    if (behavior.execFails !== null) {
+      const code = behavior.execFails;
+      this.afterCascade.push(() => (p.alive ? this.leaderExit(p, code, null, false) : null));
+      return;
+    }
     if (this.autoReady) this.queue.push({ type: 'worker.ready', workerId: e.workerId });
     if (behavior.readyAfterMs !== null) {
       this.schedule(behavior.readyAfterMs, () => {

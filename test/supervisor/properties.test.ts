@@ -3,9 +3,10 @@
  * restart requests and config answers, with the contract's invariants checked
  * after EVERY machine step.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { describe, it, afterAll } from 'vitest';
 import fc from 'fast-check';
-import type { GroupConfig, RollingPolicy } from '../../src/config/types.js';
+import type { GroupConfig, ListenEntry, RollingPolicy } from '../../src/config/types.js';
 import { groupWorkers, isLive, readyCount } from '../../src/supervisor/policy.js';
 import type { MachineEvent, MachineState, StepResult, WorkerRecord } from '../../src/supervisor/types.js';
 import { buildStatus } from '../../src/supervisor/status.js';
@@ -49,6 +50,11 @@ const SITUATIONS = [
   'config refused',
   'bake started',
   'rollback started',
+  'listen changed',
+  'worker status',
+  'spawn failed after the cascade',
+  'exec failed before ready',
+  'config answer superseded',
 ] as const;
 /** Counts the situations of SITUATIONS one machine step produces. */
 function situations(prev: MachineState, event: MachineEvent, res: StepResult, now: number): void {
@@ -67,6 +73,17 @@ function situations(prev: MachineState, event: MachineEvent, res: StepResult, no
   if (event.type === 'timer' && event.key in prev.timers && prev.timers[event.key]! < now) count('timer fired late');
   if (event.type === 'worker.ready' && before && (before.phase !== 'starting' || before.failed)) count('ready after deadline');
   if (event.type === 'config.failed') count('config refused');
+  if (event.type === 'worker.status') count('worker status');
+  if ((event.type === 'config.loaded' || event.type === 'config.failed') && !(prev.reload?.id === event.reloadId && prev.reload.phase === 'loading')) {
+    count('config answer superseded');
+  }
+  if (event.type === 'config.loaded' && prev.reload?.id === event.reloadId && prev.reload.phase === 'loading') {
+    const listenNow = (name: string): string => {
+      const g = prev.groups.find((x) => x.name === name);
+      return JSON.stringify(g?.specs[String(g.generation)]?.listen ?? null);
+    };
+    if (Object.entries(event.specs).some(([name, spec]) => prev.groups.some((g) => g.name === name) && listenNow(name) !== JSON.stringify(spec.listen))) count('listen changed');
+  }
   for (const e of res.effects) {
     if (e.type === 'exit' && e.code === 71) count('start failure');
     if (e.type === 'reload.progress' && e.event.step === 'bake.started') count('bake started');
@@ -75,6 +92,15 @@ function situations(prev: MachineState, event: MachineEvent, res: StepResult, no
 }
 
 // ------------------------------------------------------------------ generators
+
+/** Listen addresses the generated configs pick from (the runtime binds them; the machine only carries them in specs). */
+const LISTEN_POOL: ListenEntry[] = [
+  { address: { kind: 'tcp', host: '127.0.0.1', port: 8080, family: 4, key: 'tcp:127.0.0.1:8080' }, name: 'http', backlog: 511, mode: null, text: '127.0.0.1:8080' },
+  { address: { kind: 'tcp', host: '127.0.0.1', port: 8081, family: 4, key: 'tcp:127.0.0.1:8081' }, name: 'http', backlog: 511, mode: null, text: '127.0.0.1:8081' },
+  { address: { kind: 'unix', path: '/run/app/admin.sock', key: 'unix:/run/app/admin.sock' }, name: 'admin', backlog: 511, mode: null, text: 'unix:/run/app/admin.sock' },
+];
+/** A listen list from a bit mask over LISTEN_POOL (0: none). */
+const listenOf = (mask: number): ListenEntry[] => LISTEN_POOL.filter((_, i) => mask & (1 << i)).map((l) => structuredClone(l));
 
 const rollingArb = (count: number): fc.Arbitrary<RollingPolicy> =>
   fc
@@ -94,6 +120,7 @@ const groupArb = (name: string, opts: { unavailable0?: boolean } = {}): fc.Arbit
         bakeMs: fc.constantFrom(0, 0, 500, 2000),
         judged: fc.boolean(),
         watchMs: fc.constantFrom(0, 0, 1000, 3000),
+        listen: fc.integer({ min: 0, max: 7 }),
       })
       .map((r) =>
         groupConfig({
@@ -109,6 +136,7 @@ const groupArb = (name: string, opts: { unavailable0?: boolean } = {}): fc.Arbit
           onFailure: r.onFailure,
           // maxErrorRate needs a counter channel: not with a duration `ready` (DESIGN §10).
           verify: { bakeMs: r.bakeMs, maxErrorRate: r.judged && !r.delayReady ? 0.2 : null, minRequests: 5, watchMs: r.watchMs },
+          listen: listenOf(r.listen),
         }),
       ),
   );
@@ -123,6 +151,7 @@ type ConfigChange =
   | { kind: 'rolling'; pick: number; surge: number; unavailable: number }
   | { kind: 'reloadable'; pick: number }
   | { kind: 'env'; pick: number }
+  | { kind: 'listen'; pick: number; mask: number }
   | { kind: 'add'; name: string }
   | { kind: 'remove'; pick: number };
 
@@ -142,6 +171,8 @@ const changeArb = (opts: { unavailable0?: boolean }): fc.Arbitrary<ConfigChange>
     },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('reloadable' as const), pick: fc.nat() }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('env' as const), pick: fc.nat() }) },
+    // A group's listen addresses added, removed or moved (the loader binds the new ones before it answers).
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('listen' as const), pick: fc.nat(), mask: fc.integer({ min: 0, max: 7 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('add' as const), name: fc.constantFrom(...NAMES) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }) },
   );
@@ -160,6 +191,9 @@ type Action =
   | { t: 'groupGone'; pick: number }
   | { t: 'stats'; pick: number; requests: number; errors: number }
   | { t: 'rollback'; force: boolean }
+  | { t: 'status'; pick: number; text: string }
+  | { t: 'spawnFault'; kind: 'failsLater' | 'execFails' }
+  | { t: 'stopWhileLoading' }
   | { t: 'stop'; force: boolean };
 
 const actionArb = (opts: { crashes: boolean; unavailable0?: boolean }): fc.Arbitrary<Action> => {
@@ -207,12 +241,27 @@ const actionArb = (opts: { crashes: boolean; unavailable0?: boolean }): fc.Arbit
       }),
     },
   ];
+  // STATUS text from a worker. IPC and NOTIFY_SOCKET messages come from I/O, so never before
+  // `worker.spawned` (queued in the same dispatch as the spawn); the coalescer
+  // (src/runtime/status-coalescer.ts) may deliver the last text up to 250 ms late, after the
+  // worker was told to stop or even after it exited: any worker ever spawned may send it.
+  arbs.push({ weight: 3, arbitrary: fc.record({ t: fc.constant('status' as const), pick: fc.nat(), text: fc.constantFrom('serving', 'draining 3 connections', '') }) });
+  // The next spawn fails after the fact. The runtime queues `worker.spawned` in the dispatch
+  // that performs the spawn, and a process exit is an I/O callback, so an exit can never come
+  // before `worker.spawned`; what can come late is `worker.spawnFailed` from the
+  // queueMicrotask paths of Runtime.spawn (listen socket not held, NOTIFY_SOCKET not opened),
+  // after the rest of the cascade (which may already signal the worker), or an exec failure
+  // inside the child (126/127) as the first event after `worker.spawned`, before readiness.
+  arbs.push({ weight: 2, arbitrary: fc.record({ t: fc.constant('spawnFault' as const), kind: fc.constantFrom('failsLater' as const, 'execFails' as const) }) });
   if (opts.crashes) {
     arbs.push({ weight: 2, arbitrary: fc.record({ t: fc.constant('crash' as const), pick: fc.nat(), code: fc.constantFrom(1, 2, 137) }) });
   }
   // A stop in the middle of the sequence stays rare: weight 1 against the others x5.
   const stop: fc.WeightedArbitrary<Action> = { weight: 1, arbitrary: fc.record({ t: fc.constant('stop' as const), force: fc.boolean() }) };
-  return fc.oneof(...arbs.map((a) => ({ ...a, weight: a.weight * 5 })), stop);
+  // A stop while a config load is out: the load's answer comes later, for a reload the stop
+  // aborted (Runtime.loadConfig's promise settles whatever happened meanwhile).
+  const stopWhileLoading: fc.WeightedArbitrary<Action> = { weight: 1, arbitrary: fc.constant({ t: 'stopWhileLoading' as const }) };
+  return fc.oneof(...arbs.map((a) => ({ ...a, weight: a.weight * 5 })), stop, stopWhileLoading);
 };
 
 // ------------------------------------------------------------------ the world under test
@@ -229,6 +278,10 @@ class Checked {
   readonly retired = new Map<number, number>();
   readonly failures: string[] = [];
   readonly log: string[] = [];
+  /** Listen sockets the runtime holds open (bound by the loader, closed once no spec refers to them). */
+  readonly held = new Set<string>();
+  /** Fault for the next spawn (a spawnFault action). */
+  nextFault: 'failsLater' | 'execFails' | null = null;
 
   constructor(
     groups: GroupConfig[],
@@ -244,6 +297,11 @@ class Checked {
       const b: Partial<Behavior> = { drainMs: drains[i % drains.length]! };
       // Faults hit only the first spawns, so that quiescing can converge.
       const f = faults[i];
+      if (this.nextFault === 'failsLater') b.spawnFailsLater = 'listen socket 127.0.0.1:8080 is not held';
+      if (this.nextFault === 'execFails') b.execFails = 127;
+      if (this.nextFault === 'failsLater') count('spawn failed after the cascade');
+      if (this.nextFault === 'execFails') count('exec failed before ready');
+      this.nextFault = null;
       if (f === 'spawnFails') b.spawnFails = 'spawn ENOENT';
       if (f === 'crashSoon') b.crashAfterMs = 50;
       if (f === 'readySoon') b.readyAfterMs = 30;
@@ -257,11 +315,30 @@ class Checked {
     // Every step gets a deep-frozen input: a step that changes the state it was given throws.
     this.w.freezeInput = true;
     this.w.onStep = (prev, event, result) => this.check(prev, event, result);
+    for (const g of groups) for (const l of g.listen) this.held.add(l.address.key);
+    this.w.onSettled = (s) => this.releaseSockets(s);
     this.w.send({ type: 'start' });
   }
 
   fail(msg: string): void {
     this.failures.push(msg);
+  }
+
+  /** What Runtime.releaseUnusedSockets does after each dispatch: close what no spec, pending change or reload refers to. */
+  private releaseSockets(s: MachineState): void {
+    const keep = new Set<string>();
+    const add = (spec: { listen: ListenEntry[] } | null | undefined): void => {
+      for (const l of spec?.listen ?? []) keep.add(l.address.key);
+    };
+    for (const g of s.groups) {
+      for (const spec of Object.values(g.specs)) add(spec);
+      add(g.pending);
+    }
+    for (const e of s.reload?.order ?? []) add(e.spec);
+    for (const q of s.queuedRollbacks) for (const t of q.targets) add(t.spec);
+    if (s.reload?.phase === 'loading') return;
+    if (s.exited) keep.clear();
+    for (const k of [...this.held]) if (!keep.has(k)) this.held.delete(k);
   }
 
   // ---------------------------------------------------------------- per-step invariants
@@ -280,6 +357,43 @@ class Checked {
     }
 
     const crash = event.type === 'worker.exited' && prev.workers.find((x) => x.id === event.workerId)?.phase !== 'stopping';
+
+    // (l) A spawn only needs listen sockets smoothd still holds: else the runtime fails it
+    // ("listen socket ... is not held") and the slot crash-loops on a socket it closed itself.
+    for (const e of fx) {
+      if (e.type !== 'spawn') continue;
+      const missing = e.spec.listen.filter((l) => !this.held.has(l.address.key)).map((l) => l.text);
+      if (missing.length > 0) this.fail(`(l) worker ${e.workerId} of ${e.group}@${e.generation} spawned with listen ${missing} already closed ${where}`);
+    }
+    // (l') A loaded listen change is never dropped: the group rolls to it, or it waits as the group's pending change.
+    if (event.type === 'config.loaded' && prev.reload?.id === event.reloadId && prev.reload.phase === 'loading') {
+      for (const g of s.groups) {
+        const spec = event.specs[g.name];
+        if (!spec || !event.config.groups.some((x) => x.name === g.name)) continue;
+        const rolls = s.reload?.order.some((o) => o.name === g.name && o.state === 'pending');
+        const current = g.specs[String(g.generation)];
+        if (rolls || !current || JSON.stringify(current.listen) === JSON.stringify(spec.listen)) continue;
+        if (JSON.stringify(g.pending?.listen) !== JSON.stringify(spec.listen)) {
+          this.fail(`(l') ${g.name}: listen ${spec.listen.map((l) => l.text)} loaded but neither rolled nor pending ${where}`);
+        }
+      }
+    }
+    // (s) STATUS text changes the worker's statusText and nothing else: no effect, no roll decision.
+    if (event.type === 'worker.status') {
+      const expect = { ...prev, workers: prev.workers.map((x) => (x.id === event.workerId ? { ...x, statusText: event.text } : x)) };
+      if (fx.length > 0 || !isDeepStrictEqual(s, expect)) this.fail(`(s) worker.status changed more than the status text: effects ${JSON.stringify(fx).slice(0, 200)} ${where}`);
+    }
+    // (o) A config answer for a reload that is no longer loading (the stop aborted it) changes nothing.
+    if ((event.type === 'config.loaded' || event.type === 'config.failed') && !(prev.reload?.id === event.reloadId && prev.reload.phase === 'loading')) {
+      if (fx.length > 0 || !isDeepStrictEqual(s, prev)) this.fail(`(o) superseded config answer for reload ${event.reloadId} changed the state ${where}`);
+    }
+    // (o') One config load at a time: the machine never asks for a load while another one's answer
+    // could still move a reload, so answers can never arrive out of order for a live reload.
+    for (const e of fx) {
+      if (e.type !== 'config.load') continue;
+      const live = this.pendingLoads.filter((id) => !this.w.finished.has(id));
+      if (live.length > 0) this.fail(`(o') config.load for reload ${e.reloadId} while the load of reload ${live} is still out ${where}`);
+    }
 
     // A worker whose leader exited while its group lingers is stopping, and SIGKILL is armed or sent.
     for (const x of s.workers) {
@@ -500,10 +614,24 @@ class Checked {
         const plan = planRollback(w.state.groups, { groups: null, to: null, force: a.force });
         if (typeof plan === 'string') break;
         count('rollback on purpose');
+        // Runtime.rollback binds the targets' listen addresses before it sends the request.
+        for (const t of plan) for (const l of t.spec.listen) this.held.add(l.address.key);
         const requestId = w.nextRequest();
         w.send({ type: 'rollback.request', requestId, targets: plan });
         break;
       }
+      case 'status': {
+        const all = [...w.procs.values()];
+        const p = all[a.pick % Math.max(1, all.length)];
+        if (p) w.send({ type: 'worker.status', workerId: p.workerId, text: a.text });
+        break;
+      }
+      case 'spawnFault':
+        this.nextFault = a.kind;
+        break;
+      case 'stopWhileLoading':
+        if (w.state.reload?.phase === 'loading') w.stop(false);
+        break;
       case 'ignoreStop': {
         const alive = [...w.procs.values()].filter((p) => p.alive);
         const p = alive[a.pick % Math.max(1, alive.length)];
@@ -513,16 +641,24 @@ class Checked {
       case 'answer': {
         const id = this.pendingLoads.shift();
         if (id === undefined) break;
-        if (a.change.kind === 'fail') {
-          w.answerLoad(id, { fail: 'bad config', issues: [{ path: 'groups', message: 'nope' }] });
-          break;
-        }
-        this.changeDisk(a.change);
-        w.answerLoad(id, makeConfig(this.disk, ++this.release));
+        this.answer(id, a.change);
         break;
       }
     }
     this.checkQuiet();
+  }
+
+  /** The loader's answer: a refusal (a bind failure is one too), or the config read with its new listen addresses bound. */
+  answer(id: number, change: ConfigChange): void {
+    if (change.kind === 'fail') {
+      this.w.answerLoad(id, { fail: 'bad config', issues: [{ path: 'groups', message: 'nope' }] });
+      return;
+    }
+    this.changeDisk(change);
+    for (const g of this.disk) for (const l of g.listen) this.held.add(l.address.key);
+    // A listen change alone keeps the release folder (an in-place config edit): then only listen differs.
+    if (change.kind !== 'listen') this.release++;
+    this.w.answerLoad(id, makeConfig(this.disk, this.release));
   }
 
   private changeDisk(c: ConfigChange): void {
@@ -548,6 +684,9 @@ class Checked {
       case 'env':
         pick(c.pick).env = { REV: String(this.release) };
         break;
+      case 'listen':
+        pick(c.pick).listen = listenOf(c.mask);
+        break;
       case 'add':
         if (!d.some((g) => g.name === c.name)) d.push(groupConfig({ name: c.name, restartDelayMs: 100, maxRestartDelayMs: 1000, readyTimeoutMs: 2000, stopTimeoutMs: 500 }));
         break;
@@ -568,7 +707,7 @@ class Checked {
     w.autoReady = true;
     for (let round = 0; round < 200; round++) {
       while (this.pendingLoads.length > 0) {
-        w.answerLoad(this.pendingLoads.shift()!, makeConfig(this.disk, ++this.release));
+        this.answer(this.pendingLoads.shift()!, { kind: 'same' });
         this.checkQuiet();
       }
       w.readyAll();
@@ -611,6 +750,11 @@ class Checked {
       this.checkQuiet();
     }
     // (d) exit, no worker, no timer.
+    // The answers of loads the stop aborted still come (the loader's promise settles): they change nothing.
+    while (this.pendingLoads.length > 0) {
+      this.answer(this.pendingLoads.shift()!, { kind: 'listen', pick: 0, mask: 7 });
+      this.checkQuiet();
+    }
     if (w.exitCode === null) this.fail(`(d) no exit after stop; workers ${JSON.stringify(w.state.workers.map((x) => [x.id, x.phase]))}`);
     else if (w.exitCode !== 0 && !(w.exitCode === 71 && w.state.startFailure)) this.fail(`(d) exit code ${w.exitCode}`);
     if (w.state.workers.length > 0) this.fail('(d) workers left after exit');
