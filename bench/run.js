@@ -10,8 +10,10 @@
 // autocannon (bench/load.js), measures a steady phase, then a phase of reloads
 // (`smoothctl reload --json`, one every --interval seconds), then runs the same
 // workers under Node's cluster module (bench/cluster-app.js) with the same load.
-// A last phase starts smoothd with 16 workers for its memory, one reload of 16,
-// and the latency of `smoothctl status --json`. The scaling phase (bench/scale.js;
+// A last phase starts smoothd with 16 workers (metrics on) for its memory, one
+// reload of 16, and the latency of `smoothctl status --json`; then the long
+// memory phase (bench/memory.js: 200 reloads of 16 `sh` workers in a full run,
+// `--only memory --reloads N` for N). The scaling phase (bench/scale.js;
 // alone: --only scale) rolls 16, 64, 256 and 1024 `sleep` workers. Prints a table, the targets of
 // issue 4 as PASS/MISS and one JSON line; writes bench/out/results.json and
 // bench/out/deploy.svg (a full run also refreshes docs/deploy.svg and the
@@ -29,6 +31,7 @@ import YAML from 'yaml';
 import { renderChart } from './chart.js';
 import { applyVariant, EXPERIMENTS, summarize, summaryText, trialFigures, trialPlan } from './experiment.js';
 import { evaluateScale, scaleRun, scaleTable } from './scale.js';
+import { evaluateMemoryLong, memoryLongLines, memoryLongRun } from './memory.js';
 import { readRecords } from './load.js';
 import { alive, exited, forkTracked, installCleanup, spawnTracked, stopAll, stopPid, track } from './procs.js';
 import { buckets, childTicks, cpuTicks, KIND_NAMES, machineTicks, percentile, procKb, reloadOverhead, sortedCopy, spread, windowStats } from './stats.js';
@@ -98,6 +101,8 @@ function parseOptions(argv, env) {
     ? { warmupS: 1, steadyS: 3, reloads: 3, tailS: 1.5, clusterSteadyS: 3, statusN: 6 }
     : { warmupS: 3, steadyS: 15, reloads: 10, tailS: 3, clusterSteadyS: 15, statusN: 30 };
   if (o.reloads !== null) plan.reloads = o.reloads;
+  // The long memory phase: --reloads N with --only memory sets its length; a full run does 200.
+  plan.memoryReloads = o.only?.includes('memory') && o.reloads !== null ? o.reloads : !o.quick && o.only === null && o.experiment === null ? 200 : 0;
   return { ...o, ...plan, full: !o.quick && plan.reloads >= 10 && o.connections >= 64 && o.interval === 3 && o.surge === null && o.only === null && o.openRate === null && o.experiment === null };
 }
 
@@ -237,9 +242,9 @@ function exampleConfig(port, count) {
 
 // ---------------------------------------------------------------- smoothd
 
-async function startDaemon(tmp, { port, count, tag }) {
+async function startDaemon(tmp, { port, count, tag, extra = {} }) {
   const configPath = path.join(tmp, `smoothd-${tag}.yaml`);
-  const config = exampleConfig(port, count);
+  const config = { ...exampleConfig(port, count), ...extra };
   fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`); // JSON is valid YAML
   const socket = path.join(tmp, `ctl-${tag}.sock`);
   const child = spawnTracked(`smoothd (${tag})`, process.execPath, [SMOOTHD, '--config', configPath, '--socket', socket, '--log-format', 'json'], {
@@ -585,8 +590,8 @@ async function clusterRun(tmp, opts, keepAlive) {
 
 async function memoryAndStatusRun(tmp, opts) {
   const port = await freePort();
-  log('16 workers: daemon memory, a reload of 16, smoothctl status latency');
-  const d = await startDaemon(tmp, { port, count: 16, tag: 'w16' });
+  log('16 workers (metrics on, log rings and history at their defaults): daemon memory, a reload of 16, smoothctl status latency');
+  const d = await startDaemon(tmp, { port, count: 16, tag: 'w16', extra: { metrics: { listen: `127.0.0.1:${await freePort()}` } } });
   await sleep(1000);
   const atStart = procSample(d.pid);
 
@@ -683,6 +688,7 @@ function evaluate(res) {
   if (res.modes) evaluateClosed(res, add);
   if (res.open) evaluateOpen(res, add);
   if (res.memory) evaluateMemory(res, add);
+  if (res.memoryLong) evaluateMemoryLong(res.memoryLong, add);
   if (res.scale) evaluateScale(res.scale, TARGETS, add);
   return t;
 }
@@ -737,6 +743,7 @@ function table(res) {
   if (res.modes) parts.push(closedTable(res));
   if (res.open) parts.push(openTable(res));
   if (res.memory) parts.push(memoryLines(res));
+  if (res.memoryLong) parts.push(memoryLongLines(res.memoryLong));
   if (res.scale) parts.push(scaleTable(res.scale));
   return parts.join('\n\n');
 }
@@ -873,6 +880,7 @@ async function main() {
       }
     }
     const memory = want('memory') ? await memoryAndStatusRun(tmp, opts) : null;
+    const memoryLong = want('memory') && opts.memoryReloads > 0 ? await memoryLongRun(tmp, { root: ROOT, smoothd: SMOOTHD, clkTck: CLK_TCK, log, reloads: opts.memoryReloads }) : null;
     const scale = want('scale') ? await scaleRun(tmp, { root: ROOT, smoothd: SMOOTHD, smoothctl: SMOOTHCTL, run, clkTck: CLK_TCK, log, statusN: opts.statusN }) : null;
 
     const bucketMs = 250;
@@ -903,6 +911,7 @@ async function main() {
       cluster,
       open,
       memory,
+      memoryLong,
       scale,
       runSeconds: round((Date.now() - began) / 1000, 1),
       loadAverage: { before: round(load0, 2), after: round(os.loadavg()[0], 2) },

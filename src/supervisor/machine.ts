@@ -18,6 +18,7 @@ import { canaryReady, onBakeEnd, onStats, onWatchEnd, stopShedding } from './ver
 
 export { SHED_SHARE } from './verification-steps.js';
 import { markOutcome, recordGeneration, sameRelease, trimHistory } from './history.js';
+import { hasTimer, NO_TIMERS, timerKeys, withoutTimer, withTimer } from './timers.js';
 import type {
   Effect,
   GenerationSpec,
@@ -64,7 +65,7 @@ export function initialState(config: Config, specs: Record<string, GenerationSpe
     nextReloadId: 1,
     groups: config.groups.map((g) => newGroup(g, specOf(specs, g.name), opts.now)),
     workers: [],
-    timers: {},
+    timers: NO_TIMERS,
     reload: null,
     queued: null,
     queuedRollbacks: [],
@@ -112,7 +113,7 @@ export function step(prev: MachineState, event: MachineEvent, now: number): Step
  * workers: the worker list is a new array of the same records (a record is
  * copied when the step changes it, Stepper.own), a group's slots are copied
  * when the step changes one (Stepper.slot), the timers when it sets or
- * clears one (Stepper.timers), the rest is small or copied shallowly. `prev` itself is never changed (the property tests freeze it).
+ * clears one (a persistent table: src/supervisor/timers.ts), the rest is small or copied shallowly. `prev` itself is never changed (the property tests freeze it).
  */
 function stepCopy(prev: MachineState): MachineState {
   return {
@@ -189,14 +190,6 @@ class Stepper {
     return copy;
   }
 
-  /** The armed timers, as an object this step may change. */
-  private timers(): Record<string, number> {
-    if (!this.owned.has(this.s.timers)) {
-      this.s.timers = { ...this.s.timers };
-      this.owned.add(this.s.timers);
-    }
-    return this.s.timers;
-  }
 
   /** Slot i of the group, as an object this step may change. */
   private slot(g: GroupState, i: number): SlotState | undefined {
@@ -224,13 +217,13 @@ class Stepper {
   }
 
   setTimer(key: string, ms: number, stderrOf?: number): void {
-    this.timers()[key] = this.now + ms;
+    this.s.timers = withTimer(this.s.timers, key, this.now + ms);
     this.emit(stderrOf === undefined ? { type: 'timer.set', key, ms } : { type: 'timer.set', key, ms, stderrOf });
   }
 
   private clearTimer(key: string): void {
-    if (key in this.s.timers) {
-      delete this.timers()[key];
+    if (hasTimer(this.s.timers, key)) {
+      this.s.timers = withoutTimer(this.s.timers, key);
       this.emit({ type: 'timer.clear', key });
     }
   }
@@ -345,8 +338,8 @@ class Stepper {
   }
 
   private onTimer(key: string, stderrTail: string[]): void {
-    if (!(key in this.s.timers)) return; // stale: cleared after it fired
-    delete this.timers()[key];
+    if (!hasTimer(this.s.timers, key)) return; // stale: cleared after it fired
+    this.s.timers = withoutTimer(this.s.timers, key);
     const [kind, a, b] = key.split(':');
     switch (kind) {
       case 'ready':
@@ -908,7 +901,7 @@ class Stepper {
       if (w.generation === target && w.phase === 'starting') this.stopWorker(w, 'reload failed');
     }
     g.rollTarget = null;
-    for (const key of Object.keys(this.s.timers)) if (key.startsWith(`bake:${r.id}:`) || key.startsWith(`watch:${r.id}:`)) this.clearTimer(key);
+    for (const key of timerKeys(this.s.timers)) if (key.startsWith(`bake:${r.id}:`) || key.startsWith(`watch:${r.id}:`)) this.clearTimer(key);
     if (entry) {
       entry.state = 'failed';
       if (target !== null) entry.done = rolledCount(g, this.s.workers, target);
@@ -963,7 +956,7 @@ class Stepper {
     this.s.lastReport = report;
     if (r.rollback) this.progress('rollback.done', null, null, `rollback ${report.rollback?.state ?? 'ended'}`);
     this.s.reload = null;
-    for (const key of Object.keys(this.s.timers)) if (key.startsWith(`bake:${r.id}:`) || key.startsWith(`watch:${r.id}:`)) this.clearTimer(key);
+    for (const key of timerKeys(this.s.timers)) if (key.startsWith(`bake:${r.id}:`) || key.startsWith(`watch:${r.id}:`)) this.clearTimer(key);
     for (const g of this.s.groups) {
       if (g.rollTarget !== null) g.rollTarget = null;
       this.pruneSpecs(g);
@@ -1144,7 +1137,7 @@ class Stepper {
   reconcile(): void {
     if (this.s.daemon === 'stopping') {
       if (this.s.workers.length === 0) {
-        for (const key of Object.keys(this.s.timers)) this.clearTimer(key);
+        for (const key of timerKeys(this.s.timers)) this.clearTimer(key);
         this.s.exited = true;
         this.log('info', 'every worker has exited', { exitCode: this.s.exitCode });
         this.emit({ type: 'exit', code: this.s.exitCode });

@@ -6,6 +6,7 @@
 import type { Config, GroupConfig } from '../config/types.js';
 import type { ExitInfo, ReloadFailure, ReloadReport, GroupRollState, DaemonState, RollbackState } from './report.js';
 import type { Counters, Verdict } from './verify.js';
+import type { TimerTable } from './timers.js';
 
 /** A group's config resolved when its generation was created (DESIGN §1). */
 export interface GenerationSpec extends GroupConfig {
@@ -193,8 +194,8 @@ export interface MachineState {
   nextReloadId: number;
   groups: GroupState[];
   workers: WorkerRecord[];
-  /** Armed timers: key -> due time. A timer event whose key is absent is stale and ignored. */
-  timers: Record<string, number>;
+  /** Armed timers: key -> due time (timers.ts). A timer event whose key is absent is stale and ignored. */
+  timers: TimerTable;
   reload: ReloadRun | null;
   queued: QueuedReload | null;
   /** Rollbacks asked for while a reload ran: each runs as its own item, before the queued reload. */

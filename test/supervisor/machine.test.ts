@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { buildStatus } from '../../src/supervisor/status.js';
 import type { StatusInputs } from '../../src/supervisor/status.js';
 import { World, groupConfig, makeConfig, runningWorld, CONFIG_PATH } from './harness.js';
+import { timerDue, timerKeys } from '../../src/supervisor/timers.js';
 
 const io = (w: World): StatusInputs => ({
   pid: 4242,
@@ -131,7 +132,7 @@ describe('crash restarts', () => {
     const t0 = w.now;
     w.crash(id);
     expect(w.armed()).toEqual(['backoff:web:0']);
-    expect(w.state.timers['backoff:web:0']).toBe(t0 + 100);
+    expect(timerDue(w.state.timers, 'backoff:web:0')).toBe(t0 + 100);
   });
 
   it('does not reset the backoff for a worker ready less than 60 s', () => {
@@ -141,7 +142,7 @@ describe('crash restarts', () => {
     w.ready(2);
     w.advance(59_999);
     w.crash(2);
-    expect(w.state.timers['backoff:web:0']).toBe(w.now + 200);
+    expect(timerDue(w.state.timers, 'backoff:web:0')).toBe(w.now + 200);
   });
 
   it('a restarted worker that never becomes ready is stopped at readyTimeout and restarted after a backoff', () => {
@@ -793,7 +794,7 @@ describe('stop', () => {
     expect(w.exitCode).toBe(0);
     expect(w.state.workers).toEqual([]);
     expect(w.armed()).toEqual([]);
-    expect(Object.keys(w.state.timers)).toEqual([]);
+    expect(timerKeys(w.state.timers)).toEqual([]);
     expect(w.state.exited).toBe(true);
   });
 

@@ -12,6 +12,7 @@ import type { MachineEvent, MachineState, StepResult, WorkerRecord } from '../..
 import { buildStatus } from '../../src/supervisor/status.js';
 import { planRollback } from '../../src/supervisor/history.js';
 import { World, groupConfig, makeConfig, type Behavior } from './harness.js';
+import { hasTimer, timerDue, timerKeys } from '../../src/supervisor/timers.js';
 
 type Fault = 'none' | 'spawnFails' | 'crashSoon' | 'readySoon' | 'straggler';
 const faultsArb = fc.array(fc.constantFrom<Fault>('none', 'none', 'none', 'none', 'spawnFails', 'crashSoon', 'readySoon', 'readySoon', 'straggler'), {
@@ -69,8 +70,8 @@ function situations(prev: MachineState, event: MachineEvent, res: StepResult, no
     }
   }
   if (event.type === 'reload.request' && prev.daemon === 'stopping') count('reload during stop');
-  if (event.type === 'timer' && !(event.key in prev.timers)) count('stale timer');
-  if (event.type === 'timer' && event.key in prev.timers && prev.timers[event.key]! < now) count('timer fired late');
+  if (event.type === 'timer' && !hasTimer(prev.timers, event.key)) count('stale timer');
+  if (event.type === 'timer' && hasTimer(prev.timers, event.key) && timerDue(prev.timers, event.key)! < now) count('timer fired late');
   if (event.type === 'worker.ready' && before && (before.phase !== 'starting' || before.failed)) count('ready after deadline');
   if (event.type === 'config.failed') count('config refused');
   if (event.type === 'worker.status') count('worker status');
@@ -399,7 +400,7 @@ class Checked {
     for (const x of s.workers) {
       if (!x.leaderExit) continue;
       if (x.phase !== 'stopping') this.fail(`worker ${x.id} with a lingering group is ${x.phase} ${where}`);
-      if (!x.killed && !(`kill:${x.id}` in s.timers)) this.fail(`worker ${x.id} lingers with no kill timer armed ${where}`);
+      if (!x.killed && !hasTimer(s.timers, `kill:${x.id}`)) this.fail(`worker ${x.id} lingers with no kill timer armed ${where}`);
     }
     if (event.type === 'worker.exited' && event.lingering && !s.workers.some((x) => x.id === event.workerId && x.leaderExit)) {
       if (prev.workers.some((x) => x.id === event.workerId)) this.fail(`lingering group of worker ${event.workerId} forgotten ${where}`);
@@ -526,7 +527,7 @@ class Checked {
     }
     JSON.stringify(st);
     const mine = this.w.armed();
-    const theirs = Object.keys(this.w.state.timers).sort();
+    const theirs = timerKeys(this.w.state.timers).sort();
     if (JSON.stringify(mine) !== JSON.stringify(theirs)) this.fail(`(e) timers differ: harness ${mine} machine ${theirs}`);
     for (const v of this.w.violations.splice(0)) this.fail(`(e) ${v}`);
   }
@@ -758,7 +759,7 @@ class Checked {
     if (w.exitCode === null) this.fail(`(d) no exit after stop; workers ${JSON.stringify(w.state.workers.map((x) => [x.id, x.phase]))}`);
     else if (w.exitCode !== 0 && !(w.exitCode === 71 && w.state.startFailure)) this.fail(`(d) exit code ${w.exitCode}`);
     if (w.state.workers.length > 0) this.fail('(d) workers left after exit');
-    if (w.armed().length > 0 || Object.keys(w.state.timers).length > 0) this.fail(`(d) timers left: ${w.armed()}`);
+    if (w.armed().length > 0 || timerKeys(w.state.timers).length > 0) this.fail(`(d) timers left: ${w.armed()}`);
     if ([...w.procs.values()].some((p) => p.alive || p.lingering)) this.fail('(d) a process outlived smoothd');
     for (const id of this.acceptedIds) if (!w.finished.has(id)) this.fail(`(c) accepted reload ${id} never got a report`);
   }

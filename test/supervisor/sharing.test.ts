@@ -6,7 +6,8 @@
 import { describe, it, expect } from 'vitest';
 import { step } from '../../src/supervisor/machine.js';
 import type { MachineState } from '../../src/supervisor/types.js';
-import { deepFreeze, groupConfig, runningWorld } from './harness.js';
+import { timerKeys } from '../../src/supervisor/timers.js';
+import { World, deepFreeze, groupConfig, makeConfig, runningWorld } from './harness.js';
 
 const COUNT = 64;
 
@@ -39,5 +40,19 @@ describe('structural sharing between steps', () => {
     expect(pidOf(state, starting.id)).toBe(99_999);
     const changed = state.workers.filter((x, i) => x !== prev.workers[i]);
     expect(changed.map((x) => x.id)).toEqual([starting.id]);
+  });
+
+  it('with a timer per starting worker armed, a step that clears one copies one small bucket, not every timer', () => {
+    const w = new World(makeConfig([groupConfig({ count: 512 })])); // all 512 starting, each with its timers
+    const prev = deepFreeze(w.state);
+    const armed = timerKeys(prev.timers).length;
+    expect(armed).toBeGreaterThanOrEqual(512);
+    const starting = prev.workers[0]!;
+    const { state } = step(prev, { type: 'worker.ready', workerId: starting.id }, w.now);
+    expect(timerKeys(state.timers).length).toBeLessThan(armed + 2);
+    const copied = state.timers.buckets.filter((b, i) => b !== prev.timers.buckets[i]);
+    expect(copied.length).toBeGreaterThan(0);
+    expect(copied.length).toBeLessThanOrEqual(4);
+    expect(copied.reduce((n, b) => n + Object.keys(b).length, 0)).toBeLessThan(armed / 4);
   });
 });

@@ -1,0 +1,211 @@
+// The long memory phase of the benchmark (`node bench/run.js --only memory
+// --reloads 1000`; issue 15 item 6): is the daemon's memory flat over many reloads?
+//
+// It starts the compiled smoothd with 16 `sh` workers (each prints a line to
+// stdout and one to stderr, then sleeps: the log rings fill and wrap), metrics
+// on (a /metrics listener, scraped at every sample), log rings and release
+// history at their defaults, and does N reloads one after the other over the
+// control socket (RPC `reload` with `wait`, in this process: no `node` start-up
+// per reload). Every N/50 reloads it samples the daemon's private memory, PSS
+// and RSS (/proc/PID/smaps_rollup), after a `status` call and a scrape.
+// Back to back, V8 grows its heap over the first ~100 reloads (19 -> ~64 MB
+// private on Node 20 while the live JS heap stays ~10 MB: heap snapshots), so
+// "flat" compares after that warm-up: the median private memory of the last
+// quarter of the samples is within MEMORY_FLAT_MB of the second quarter's.
+// The first quarter's median is reported too.
+//
+// Every process it starts is ended by pid (bench/procs.js), workers included.
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { alive, exited, spawnTracked, stopPid, track, untrack } from './procs.js';
+import { cpuTicks, percentile, procKb, sortedCopy } from './stats.js';
+
+export const MEMORY_WORKERS = 16;
+export const MEMORY_FLAT_MB = 2;
+
+const round = (x, d = 0) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
+const mb = (kb) => (Number.isFinite(kb) ? round(kb / 1024, 2) : null);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function memSample(pid) {
+  const r = procKb(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), ['Rss', 'Pss', 'Private_Clean', 'Private_Dirty']);
+  return { rssKb: r.Rss, pssKb: r.Pss, privateKb: r.Private_Clean + r.Private_Dirty };
+}
+
+/** One JSON-RPC call on a fresh control connection; resolves with the answer (notifications skipped). */
+function rpc(socket, method, params, timeoutMs = 60_000) {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(socket);
+    let buf = '';
+    const timer = setTimeout(() => (c.destroy(), reject(new Error(`${method}: no answer within ${timeoutMs} ms`))), timeoutMs);
+    c.setEncoding('utf8');
+    c.on('connect', () => c.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method, params })}\n`));
+    c.on('data', (s) => {
+      buf += s;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const m = JSON.parse(line);
+        if (m.id !== 1) continue; // a reload.progress notification
+        clearTimeout(timer);
+        c.destroy();
+        if (m.error) return reject(new Error(`${method}: ${m.error.message}`));
+        return resolve(m.result);
+      }
+    });
+    c.on('error', (e) => (clearTimeout(timer), reject(e)));
+  });
+}
+
+function scrape(port) {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+        let n = 0;
+        res.on('data', (b) => (n += b.length));
+        res.on('end', () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`/metrics: HTTP ${res.statusCode}`))));
+      })
+      .on('error', reject);
+  });
+}
+
+/**
+ * ctx: { root, smoothd, clkTck, log, reloads }
+ */
+export async function memoryLongRun(tmp, ctx) {
+  const reloads = ctx.reloads;
+  const metricsPort = await freePort();
+  const config = {
+    metrics: { listen: `127.0.0.1:${metricsPort}` },
+    groups: {
+      chatty: {
+        command: ['sh', '-c', 'echo "worker $$ up"; echo "worker $$ note on stderr" >&2; exec sleep infinity'],
+        count: MEMORY_WORKERS,
+        ready: '50ms',
+        readyTimeout: '30s',
+        stopTimeout: '5s',
+        rolling: { surge: 4 },
+      },
+    },
+  };
+  const configPath = path.join(tmp, 'smoothd-memory-long.yaml');
+  fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`); // JSON is valid YAML
+  const socket = path.join(tmp, 'ctl-memory-long.sock');
+  ctx.log(`memory: ${MEMORY_WORKERS} sh workers, metrics on, log rings and history at their defaults; ${reloads} reloads`);
+  const child = spawnTracked('smoothd (memory long)', process.execPath, [...(ctx.nodeArgs ?? []), ctx.smoothd, '--config', configPath, '--socket', socket, '--log-format', 'json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ctx.root,
+  });
+  const workerPids = new Set();
+  let stderr = '';
+  let buf = '';
+  let onReady = null;
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    buf += chunk;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (!line.includes('"worker started"') && !line.includes('"every worker is ready"')) continue;
+      let e;
+      try {
+        e = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (e.msg === 'worker started' && e.pid) {
+        workerPids.add(e.pid);
+        track(e.pid, `sh worker ${e.workerId}`);
+      } else if (e.msg === 'every worker is ready') onReady?.();
+    }
+  });
+  child.stderr.on('data', (b) => (stderr += b));
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`smoothd (memory long): not every worker ready within 60 s; stderr: ${stderr.slice(-500)}`)), 60_000);
+      onReady = () => (clearTimeout(timer), resolve());
+      child.once('exit', (code) => reject(new Error(`smoothd (memory long) exited with ${code} before every worker was ready; stderr: ${stderr.slice(-500)}`)));
+    });
+    const every = Math.max(1, Math.floor(reloads / 50));
+    const samples = [];
+    const cpu = () => (cpuTicks(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8')) * 1000) / ctx.clkTck;
+    const take = async (done) => {
+      await rpc(socket, 'status');
+      const metricsBytes = await scrape(metricsPort);
+      samples.push({ reloads: done, ...memSample(child.pid), metricsBytes });
+    };
+    await take(0);
+    const began = Date.now();
+    const cpu0 = cpu();
+    let failed = 0;
+    for (let i = 1; i <= reloads; i++) {
+      const report = await rpc(socket, 'reload', { wait: true });
+      if (report?.state !== 'succeeded') failed++;
+      if (i % every === 0 || i === reloads) await take(i);
+      if (i % Math.max(1, Math.floor(reloads / 10)) === 0) ctx.log(`memory: ${i}/${reloads} reloads, private ${mb(samples[samples.length - 1].privateKb)} MB`);
+    }
+    const cpuMs = cpu() - cpu0;
+    const wallS = (Date.now() - began) / 1000;
+    const status = await rpc(socket, 'status');
+    const priv = samples.slice(1).map((s) => s.privateKb); // after the first reload's allocations
+    const q = Math.max(1, Math.floor(priv.length / 4));
+    const med = (v) => percentile(sortedCopy(v), 50);
+    const firstQ = med(priv.slice(0, q));
+    const secondQ = med(priv.slice(q, 2 * q));
+    const lastQ = med(priv.slice(-q));
+    return {
+      workers: MEMORY_WORKERS,
+      reloads,
+      failedReloads: failed,
+      wallS: round(wallS, 1),
+      cpuMsPerReload: round(cpuMs / reloads, 1),
+      historyEntries: status.groups[0].history.length,
+      atStart: { rssMb: mb(samples[0].rssKb), pssMb: mb(samples[0].pssKb), privateMb: mb(samples[0].privateKb) },
+      firstQuarterPrivateMb: mb(firstQ),
+      secondQuarterPrivateMb: mb(secondQ),
+      lastQuarterPrivateMb: mb(lastQ),
+      maxPrivateMb: mb(Math.max(...priv)),
+      growthMb: mb(lastQ - secondQ),
+      last: { rssMb: mb(samples[samples.length - 1].rssKb), pssMb: mb(samples[samples.length - 1].pssKb), privateMb: mb(samples[samples.length - 1].privateKb) },
+      samples: samples.map((s) => ({ reloads: s.reloads, privateMb: mb(s.privateKb), pssMb: mb(s.pssKb), rssMb: mb(s.rssKb) })),
+    };
+  } finally {
+    await stopPid(child.pid, 30_000);
+    await exited(child);
+    for (const pid of workerPids) {
+      if (!alive(pid)) untrack(pid);
+      else await stopPid(pid, 2000);
+    }
+  }
+}
+
+export function evaluateMemoryLong(m, add) {
+  add(
+    `daemon private memory flat over ${m.reloads} reloads (16 workers, metrics, log rings, history; last quarter within ${MEMORY_FLAT_MB} MB of the second)`,
+    m.failedReloads === 0 && Number.isFinite(m.growthMb) && m.growthMb <= MEMORY_FLAT_MB,
+    `private ${m.secondQuarterPrivateMb} -> ${m.lastQuarterPrivateMb} MB (medians of the second and last quarter; first quarter ${m.firstQuarterPrivateMb}, at start ${m.atStart.privateMb}, max ${m.maxPrivateMb}); at the end RSS ${m.last.rssMb} MB, PSS ${m.last.pssMb} MB; ${m.failedReloads} reloads failed`,
+  );
+}
+
+export function memoryLongLines(m) {
+  const pick = m.samples.filter((_, i) => i % Math.max(1, Math.ceil(m.samples.length / 10)) === 0 || i === m.samples.length - 1);
+  return [
+    `memory over ${m.reloads} reloads (16 sh workers, metrics, log rings, history ${m.historyEntries}): ${m.wallS} s, ${m.cpuMsPerReload} ms daemon CPU per reload, ${m.failedReloads} failed`,
+    `  private MB after N reloads: ${pick.map((s) => `${s.reloads}: ${s.privateMb}`).join(', ')}`,
+    `  median private MB first / second / last quarter ${m.firstQuarterPrivateMb} / ${m.secondQuarterPrivateMb} / ${m.lastQuarterPrivateMb} (last - second ${m.growthMb}); at the end RSS ${m.last.rssMb}, PSS ${m.last.pssMb}`,
+  ].join('\n');
+}
