@@ -391,10 +391,11 @@ for (const [pid] of strays) {
 //   killed, new  a new connection (no answer yet, so no pid) opened before a kill and failed
 //                after it: the killed worker may have accepted it (the workers share one listen
 //                socket, so a connection opened after the kill cannot have been its);
-//   idle close crossed  the connection's pid was being stopped by a reload ('stopping worker'
+//   reused after idle close  the connection's pid was being stopped by a reload ('stopping worker'
 //                logged), the request was sent on a reused connection and got no answer, and
 //                that worker exited 0 unkilled: the kit closes a connection itself only when it
-//                is idle, so the request crossed that close (retryable, RFC 9112 §9.3.1);
+//                is idle, so the request met that close (crossed it on the wire, or was sent
+//                after it by a client that had not read the close yet; retryable, RFC 9112 §9.3.1);
 //   draining     any other failure on a connection of a worker a reload was stopping;
 //   other        none of these (failures within KILL_WINDOW_MS of a kill are marked so, not excused).
 const pidEvents = new Map(); // pid -> { stoppingAt, exitedAt, code, signal }
@@ -418,16 +419,16 @@ function classify(f) {
   const e = f.pid === null ? undefined : pidEvents.get(f.pid);
   if (e?.stoppingAt !== undefined && e.stoppingAt <= f.t) {
     // The kit closes a connection itself only when it is idle (or at its drain timeout, exit 1):
-    // a worker that then exited 0 unkilled closed this one as idle while the request was on its way.
+    // a worker that then exited 0 unkilled closed this one as idle: the request met that close.
     const idleClose = !f.gotResponse && f.reused && e.code === 0 && e.sigkillAt === undefined;
-    return idleClose ? 'idle close crossed' : 'draining';
+    return idleClose ? 'reused after idle close' : 'draining';
   }
   if (f.pid === null && !f.reused && kills.some((k) => f.sentAt <= k.sentUntil && f.t >= k.t)) return 'killed, new';
   return 'other';
 }
 for (const f of rec.failures) f.cls = classify(f);
 const onKilled = rec.failures.filter((f) => f.cls === 'killed' || f.cls === 'killed, new');
-const crossed = rec.failures.filter((f) => f.cls === 'idle close crossed');
+const crossed = rec.failures.filter((f) => f.cls === 'reused after idle close');
 const draining = rec.failures.filter((f) => f.cls === 'draining');
 const other = rec.failures.filter((f) => f.cls === 'other');
 console.log('');
@@ -439,12 +440,13 @@ console.log(
     `${draining.length} other on a connection of a worker a reload was stopping, ${other.length} other`,
 );
 if (crossed.length > 0) {
-  // Not a lost answer: the worker never saw the request. No server can prevent a request crossing
-  // the close of an idle keep-alive connection; HTTP/1.1 clients retry it (RFC 9112 §9.3.1).
+  // Not a lost answer: the worker never saw the request. No server can prevent a client reusing
+  // an idle keep-alive connection as it is closed; HTTP/1.1 clients retry it (RFC 9112 §9.3.1).
   // Counted and shown, not failed: the soak's Node http.Agent does not retry.
   const idle = crossed.map((f) => f.idleMs).sort((a, b) => a - b);
+  const afterExit = crossed.filter((f) => f.sentAt > pidEvents.get(f.pid).exitedAt).length;
   console.log(
-    `  idle close crossed (retryable, RFC 9112 §9.3.1): ${crossed.length}; client-side idle before sending ` +
+    `  reused after idle close (retryable, RFC 9112 §9.3.1): ${crossed.length}, ${afterExit} of them sent after the worker had exited; client-side idle before sending ` +
       `${idle[0]}-${idle.at(-1)} ms (median ${idle[Math.floor(idle.length / 2)]}); first at ${((crossed[0].t - t0) / 1000).toFixed(1)} s`,
   );
   for (const f of crossed.slice(0, 3)) console.log(describe(f));
