@@ -422,17 +422,26 @@ function createDrainer(server: net.Server, options: ListenOptions, entry: Entry,
     const at = Math.max(conn.closeAt, Math.max(conn.idleSince, startedAt) + idleGraceMs);
     conn.timer = setTimeout(() => {
       conn.timer = null;
-      if (conn.inflight > 0 || isUpgraded(conn.socket)) return;
-      if (conn.socket.bytesRead > conn.bytesAtIdle) {
-        // A request is arriving: it will be answered with Connection: close.
-        conn.bytesAtIdle = conn.socket.bytesRead;
-        conn.idleSince = now();
-        scheduleIdleClose(conn);
-        return;
-      }
-      conn.socket.destroy();
+      // Node runs due timers before it reads sockets: after a busy moment of
+      // the event loop a request may already wait in the kernel unread, and
+      // closing now would answer it with RST. Decide after one more poll
+      // phase (setImmediate), which reads it.
+      setImmediate(() => closeIfStillIdle(conn));
     }, Math.max(0, at - now()));
     conn.timer.unref();
+  }
+
+  function closeIfStillIdle(conn: Conn): void {
+    // A request came meanwhile (inflight), or came and went and scheduled a new grace (timer).
+    if (finishing || conn.socket.destroyed || conn.inflight > 0 || conn.timer !== null || isUpgraded(conn.socket)) return;
+    if (conn.socket.bytesRead > conn.bytesAtIdle) {
+      // A request is arriving: it will be answered with Connection: close.
+      conn.bytesAtIdle = conn.socket.bytesRead;
+      conn.idleSince = now();
+      scheduleIdleClose(conn);
+      return;
+    }
+    conn.socket.destroy();
   }
 
   /** A random point of the close-spread window (the drain's start when there is none). */

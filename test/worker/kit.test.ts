@@ -569,6 +569,37 @@ describe('smoothd/worker: the drain', () => {
     expect((await w.exit).code).toBe(0);
   });
 
+  it('answers a request that reached an idle connection while the event loop was busy as its grace ran out (no RST)', async () => {
+    // The race of a loaded worker: the idle connection's grace timer falls due
+    // while the event loop is held, and the client's next request lands in the
+    // kernel meanwhile. Node runs due timers before it reads sockets, so a
+    // close decided in the timer alone sees no new byte, closes a socket with
+    // unread data and the kernel answers the client with RST (ECONNRESET).
+    const GRACE = 1000;
+    const BLOCK = 1500;
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd], env: { APP_IDLE_GRACE_MS: String(GRACE) } });
+    await w.ready;
+    const idle = await rawConnect(sock.port);
+    const busy = await rawConnect(sock.port);
+    expect((await idle.request('/')).headers.connection).toBe('keep-alive');
+    expect((await busy.request('/')).headers.connection).toBe('keep-alive');
+    w.child.kill('SIGTERM');
+    const drainStart = await w.waitEvent('drain-start');
+    const blocked = busy.request(`/block?ms=${BLOCK}`);
+    const blocking = await w.waitEvent('blocking');
+    const sentAt = Date.now();
+    const answer = idle.request('/');
+    // The race is set up only if the grace ends inside the block and the request arrives in it.
+    expect(blocking.t, 'the block started after the grace had ended').toBeLessThan(drainStart.t + GRACE);
+    expect(sentAt, 'the request was sent after the block').toBeLessThan(blocking.t + BLOCK);
+    const res = await answer;
+    expect(res.status).toBe(200);
+    expect(res.headers.connection).toBe('close');
+    expect((await blocked).status).toBe(200);
+    expect((await w.exit).code).toBe(0);
+  });
+
   /**
    * `clients` keep-alive connections each send a request every 10 ms until the
    * worker answers one with Connection: close; returns when each got it, in ms
