@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { alive, exited, spawnTracked, stopPid, track, untrack } from './procs.js';
+import { alive, exited, startSmoothdReady, stopPid, untrack } from './procs.js';
 import { cpuTicks, percentile, procKb, sortedCopy } from './stats.js';
 
 export const MEMORY_WORKERS = 16;
@@ -105,41 +105,12 @@ export async function memoryLongRun(tmp, ctx) {
   fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`); // JSON is valid YAML
   const socket = path.join(tmp, 'ctl-memory-long.sock');
   ctx.log(`memory: ${MEMORY_WORKERS} sh workers, metrics on, log rings and history at their defaults; ${reloads} reloads`);
-  const child = spawnTracked('smoothd (memory long)', process.execPath, [...(ctx.nodeArgs ?? []), ctx.smoothd, '--config', configPath, '--socket', socket, '--log-format', 'json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, workerPids } = await startSmoothdReady('smoothd (memory long)', [...(ctx.nodeArgs ?? []), ctx.smoothd, '--config', configPath, '--socket', socket, '--log-format', 'json'], {
     cwd: ctx.root,
+    timeoutMs: 60_000,
+    workerLabel: 'sh worker',
   });
-  const workerPids = new Set();
-  let stderr = '';
-  let buf = '';
-  let onReady = null;
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk) => {
-    buf += chunk;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (!line.includes('"worker started"') && !line.includes('"every worker is ready"')) continue;
-      let e;
-      try {
-        e = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      if (e.msg === 'worker started' && e.pid) {
-        workerPids.add(e.pid);
-        track(e.pid, `sh worker ${e.workerId}`);
-      } else if (e.msg === 'every worker is ready') onReady?.();
-    }
-  });
-  child.stderr.on('data', (b) => (stderr += b));
   try {
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`smoothd (memory long): not every worker ready within 60 s; stderr: ${stderr.slice(-500)}`)), 60_000);
-      onReady = () => (clearTimeout(timer), resolve());
-      child.once('exit', (code) => reject(new Error(`smoothd (memory long) exited with ${code} before every worker was ready; stderr: ${stderr.slice(-500)}`)));
-    });
     const every = Math.max(1, Math.floor(reloads / 50));
     const samples = [];
     const cpu = () => (cpuTicks(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8')) * 1000) / ctx.clkTck;

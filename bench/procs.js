@@ -117,3 +117,44 @@ export function installCleanup(onSignal) {
 export function trackedCount() {
   return tracked.size;
 }
+
+/**
+ * Starts smoothd (`argv` after the node binary; it must log JSON) and resolves
+ * once its log says every worker is ready, within `timeoutMs`. Each worker pid
+ * it logs as started is tracked (killed by pid if the bench stops) and kept in
+ * `workerPids`. Rejects, with the tail of smoothd's stderr, when smoothd exits
+ * first or the time runs out.
+ */
+export async function startSmoothdReady(tag, argv, { cwd, timeoutMs, workerLabel }) {
+  const child = spawnTracked(tag, process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd });
+  const d = { child, pid: child.pid, workerPids: new Set(), stderr: '' };
+  let buf = '';
+  let onReady = null;
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    buf += chunk;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (!line.includes('"worker started"') && !line.includes('"every worker is ready"')) continue;
+      let e;
+      try {
+        e = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (e.msg === 'worker started' && e.pid) {
+        d.workerPids.add(e.pid);
+        track(e.pid, `${workerLabel} ${e.workerId}`);
+      } else if (e.msg === 'every worker is ready') onReady?.();
+    }
+  });
+  child.stderr.on('data', (b) => (d.stderr += b));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${tag}: not every worker ready within ${timeoutMs / 1000} s; stderr: ${d.stderr.slice(-500)}`)), timeoutMs);
+    onReady = () => (clearTimeout(timer), resolve());
+    child.once('exit', (code) => reject(new Error(`${tag} exited with ${code} before every worker was ready; stderr: ${d.stderr.slice(-500)}`)));
+  });
+  return d;
+}

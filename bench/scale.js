@@ -15,7 +15,7 @@
 // Every process it starts is ended by pid (bench/procs.js), workers included.
 import fs from 'node:fs';
 import path from 'node:path';
-import { alive, exited, spawnTracked, stopPid, track, untrack } from './procs.js';
+import { alive, exited, startSmoothdReady, stopPid, untrack } from './procs.js';
 import { percentile, procKb, sortedCopy, cpuTicks } from './stats.js';
 
 export const SCALE_COUNTS = [16, 64, 256, 1024];
@@ -62,39 +62,12 @@ async function startSleepers(ctx, tmp, count) {
   fs.writeFileSync(configPath, `${JSON.stringify(sleepConfig(count), null, 2)}\n`); // JSON is valid YAML
   const socket = path.join(tmp, `ctl-scale-${count}.sock`);
   const started = Date.now();
-  const child = spawnTracked(`smoothd (scale ${count})`, process.execPath, [ctx.smoothd, '--config', configPath, '--socket', socket, '--log-format', 'json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const d = await startSmoothdReady(`smoothd (scale ${count})`, [ctx.smoothd, '--config', configPath, '--socket', socket, '--log-format', 'json'], {
     cwd: ctx.root,
+    timeoutMs: 120_000,
+    workerLabel: 'sleep worker',
   });
-  const d = { child, pid: child.pid, socket, workerPids: new Set(), stderr: '' };
-  let buf = '';
-  let onReady = null;
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk) => {
-    buf += chunk;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (!line.includes('"worker started"') && !line.includes('"every worker is ready"')) continue;
-      let e;
-      try {
-        e = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      if (e.msg === 'worker started' && e.pid) {
-        d.workerPids.add(e.pid);
-        track(e.pid, `sleep worker ${e.workerId}`);
-      } else if (e.msg === 'every worker is ready') onReady?.();
-    }
-  });
-  child.stderr.on('data', (b) => (d.stderr += b));
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`smoothd (scale ${count}): not every worker ready within 120 s; stderr: ${d.stderr.slice(-500)}`)), 120_000);
-    onReady = () => (clearTimeout(timer), resolve());
-    child.once('exit', (code) => reject(new Error(`smoothd (scale ${count}) exited with ${code} before every worker was ready; stderr: ${d.stderr.slice(-500)}`)));
-  });
+  d.socket = socket;
   d.startupMs = Date.now() - started;
   return d;
 }
