@@ -121,6 +121,19 @@ const ROLL_ERRORS = [
   ERROR_CODES.UNKNOWN_GROUP,
 ] as const;
 
+/** The optional `groups` list of reload and rollback: names in the group-name pattern, never empty. */
+function groupsParam(description: string) {
+  return {
+    name: 'groups',
+    type: 'string[]',
+    required: false,
+    nonEmpty: true,
+    pattern: GROUP_NAME_PATTERN,
+    patternHint: GROUP_HINT,
+    description,
+  } as const;
+}
+
 export const METHODS = [
   {
     name: 'reload',
@@ -130,15 +143,7 @@ export const METHODS = [
       'worker is left. A reload requested while one runs joins the single queued follow-up. ' +
       WAIT_HELP,
     params: [
-      {
-        name: 'groups',
-        type: 'string[]',
-        required: false,
-        nonEmpty: true,
-        pattern: GROUP_NAME_PATTERN,
-        patternHint: GROUP_HINT,
-        description: 'Only roll these groups (default: every reloadable group).',
-      },
+      groupsParam('Only roll these groups (default: every reloadable group).'),
       { name: 'wait', type: 'boolean', required: false, description: 'Answer when the reload ends (default false).' },
       {
         name: 'dryRun',
@@ -180,15 +185,7 @@ export const METHODS = [
       'onFailure like a reload; asked for during a reload it waits as its own item. ' +
       WAIT_HELP,
     params: [
-      {
-        name: 'groups',
-        type: 'string[]',
-        required: false,
-        nonEmpty: true,
-        pattern: GROUP_NAME_PATTERN,
-        patternHint: GROUP_HINT,
-        description: 'Only roll back these groups (default: every reloadable group).',
-      },
+      groupsParam('Only roll back these groups (default: every reloadable group).'),
       { name: 'to', type: 'integer', required: false, description: 'The generation to return to (needs exactly one group).' },
       { name: 'force', type: 'boolean', required: false, description: 'Roll back even to the same release as the current one.' },
       { name: 'wait', type: 'boolean', required: false, description: 'Answer when the rollback ends (default false).' },
