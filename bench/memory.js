@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { alive, exited, startSmoothdReady, stopPid, untrack } from './procs.js';
+import { startSmoothdReady, stopSmoothd } from './procs.js';
 import { cpuTicks, percentile, procKb, sortedCopy } from './stats.js';
 
 export const MEMORY_WORKERS = 16;
@@ -105,7 +105,7 @@ export async function memoryLongRun(tmp, ctx) {
   fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`); // JSON is valid YAML
   const socket = path.join(tmp, 'ctl-memory-long.sock');
   ctx.log(`memory: ${MEMORY_WORKERS} sh workers, metrics on, log rings and history at their defaults; ${reloads} reloads`);
-  const { child, workerPids } = await startSmoothdReady('smoothd (memory long)', [...(ctx.nodeArgs ?? []), ctx.smoothd, '--config', configPath, '--socket', socket, '--log-format', 'json'], {
+  const daemon = await startSmoothdReady('smoothd (memory long)', [...(ctx.nodeArgs ?? []), ctx.smoothd, '--config', configPath, '--socket', socket, '--log-format', 'json'], {
     cwd: ctx.root,
     timeoutMs: 60_000,
     workerLabel: 'sh worker',
@@ -113,11 +113,11 @@ export async function memoryLongRun(tmp, ctx) {
   try {
     const every = Math.max(1, Math.floor(reloads / 50));
     const samples = [];
-    const cpu = () => (cpuTicks(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8')) * 1000) / ctx.clkTck;
+    const cpu = () => (cpuTicks(fs.readFileSync(`/proc/${daemon.pid}/stat`, 'utf8')) * 1000) / ctx.clkTck;
     const take = async (done) => {
       await rpc(socket, 'status');
       const metricsBytes = await scrape(metricsPort);
-      samples.push({ reloads: done, ...memSample(child.pid), metricsBytes });
+      samples.push({ reloads: done, ...memSample(daemon.pid), metricsBytes });
     };
     await take(0);
     const began = Date.now();
@@ -155,12 +155,7 @@ export async function memoryLongRun(tmp, ctx) {
       samples: samples.map((s) => ({ reloads: s.reloads, privateMb: mb(s.privateKb), pssMb: mb(s.pssKb), rssMb: mb(s.rssKb) })),
     };
   } finally {
-    await stopPid(child.pid, 30_000);
-    await exited(child);
-    for (const pid of workerPids) {
-      if (!alive(pid)) untrack(pid);
-      else await stopPid(pid, 2000);
-    }
+    await stopSmoothd(daemon, 30_000, (cmd) => cmd.startsWith('sh') || cmd.startsWith('sleep'));
   }
 }
 

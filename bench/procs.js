@@ -158,3 +158,23 @@ export async function startSmoothdReady(tag, argv, { cwd, timeoutMs, workerLabel
   });
   return d;
 }
+
+/**
+ * Stops a smoothd from startSmoothdReady (or any `{pid, child, workerPids}`)
+ * and then, by pid, any of its workers still alive (smoothd was killed): only
+ * a pid whose /proc cmdline still `isWorker` (it may have been reused).
+ */
+export async function stopSmoothd(d, timeoutMs, isWorker) {
+  await stopPid(d.pid, timeoutMs);
+  await exited(d.child);
+  for (const pid of d.workerPids) {
+    let cmd = null;
+    try {
+      if (alive(pid)) cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      // gone
+    }
+    if (cmd !== null && isWorker(cmd)) await stopPid(pid, 3000);
+    else untrack(pid);
+  }
+}

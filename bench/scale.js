@@ -15,7 +15,7 @@
 // Every process it starts is ended by pid (bench/procs.js), workers included.
 import fs from 'node:fs';
 import path from 'node:path';
-import { alive, exited, startSmoothdReady, stopPid, untrack } from './procs.js';
+import { startSmoothdReady, stopSmoothd } from './procs.js';
 import { percentile, procKb, sortedCopy, cpuTicks } from './stats.js';
 
 export const SCALE_COUNTS = [16, 64, 256, 1024];
@@ -73,24 +73,7 @@ async function startSleepers(ctx, tmp, count) {
 }
 
 async function stopSleepers(d) {
-  await stopPid(d.pid, 30_000);
-  await exited(d.child);
-  // Its workers get the stop signal from it; any left over (smoothd killed) go by pid.
-  for (const pid of d.workerPids) {
-    if (!alive(pid)) {
-      untrack(pid);
-      continue;
-    }
-    let cmd = '';
-    try {
-      cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      untrack(pid);
-      continue;
-    }
-    if (cmd.startsWith('sleep')) await stopPid(pid, 2000);
-    else untrack(pid);
-  }
+  await stopSmoothd(d, 30_000, (cmd) => cmd.startsWith('sleep'));
 }
 
 /** A in turn with B, n times each after one of each not counted: medians and the median of the pairwise differences. */
