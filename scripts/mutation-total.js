@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// node scripts/mutation-total.js REPORT.json... : the mutation score per file and in
+// total over Stryker JSON reports of disjoint parts (e.g. machine.ts scored in line
+// ranges by separate runs). Counts the way Stryker does: detected = Killed + Timeout,
+// undetected = Survived + NoCoverage; CompileError, RuntimeError and Ignored are not
+// valid mutants. A mutant in two reports (same file, mutator, place, replacement)
+// counts once, with the result of the report given last. Give reports of the same
+// source: a mutant of an older version of a file would count as well.
+import { readFileSync } from 'node:fs';
+
+const reports = process.argv.slice(2);
+if (reports.length === 0) {
+  console.error('usage: node scripts/mutation-total.js REPORT.json... (Stryker JSON reports, e.g. reports/mutation/mutation.json)');
+  process.exit(64);
+}
+const byKey = new Map();
+for (const file of reports) {
+  let report;
+  try {
+    report = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    console.error(`mutation-total: cannot read ${file}: ${err.message}; give the path of a Stryker JSON report`);
+    process.exit(66);
+  }
+  for (const [name, f] of Object.entries(report.files ?? {})) {
+    for (const m of f.mutants) {
+      const { start: a, end: b } = m.location;
+      byKey.set(`${name}\0${m.mutatorName}\0${a.line}:${a.column}-${b.line}:${b.column}\0${m.replacement ?? ''}`, { name, status: m.status });
+    }
+  }
+}
+const DETECTED = new Set(['Killed', 'Timeout']);
+const UNDETECTED = new Set(['Survived', 'NoCoverage']);
+const perFile = new Map();
+for (const { name, status } of byKey.values()) {
+  const c = perFile.get(name) ?? { detected: 0, undetected: 0, survived: 0, noCoverage: 0, timeout: 0, invalid: 0 };
+  if (DETECTED.has(status)) c.detected++;
+  else if (UNDETECTED.has(status)) c.undetected++;
+  else c.invalid++;
+  if (status === 'Survived') c.survived++;
+  if (status === 'NoCoverage') c.noCoverage++;
+  if (status === 'Timeout') c.timeout++;
+  perFile.set(name, c);
+}
+const pct = (c) => (c.detected + c.undetected === 0 ? 'n/a' : `${((100 * c.detected) / (c.detected + c.undetected)).toFixed(2)}%`);
+const total = { detected: 0, undetected: 0, survived: 0, noCoverage: 0, timeout: 0, invalid: 0 };
+const rows = [...perFile.entries()].sort(([a], [b]) => a.localeCompare(b));
+for (const [name, c] of rows) {
+  for (const k of Object.keys(total)) total[k] += c[k];
+  console.log(`${pct(c).padStart(7)}  ${String(c.detected + c.undetected).padStart(5)} mutants  ${String(c.survived).padStart(4)} survived  ${String(c.noCoverage).padStart(3)} no coverage  ${name}`);
+}
+console.log(`${pct(total).padStart(7)}  ${String(total.detected + total.undetected).padStart(5)} mutants  ${String(total.survived).padStart(4)} survived  ${String(total.noCoverage).padStart(3)} no coverage  total`);
