@@ -122,7 +122,7 @@ export function trackedCount() {
  * Starts smoothd (`argv` after the node binary; it must log JSON) and resolves
  * once its log says every worker is ready, within `timeoutMs`. Each worker pid
  * it logs as started is tracked (killed by pid if the bench stops) and kept in
- * `workerPids`. Rejects, with the tail of smoothd's stderr, when smoothd exits
+ * `workerPids` until smoothd logs it exited or crashed. Rejects, with the tail of smoothd's stderr, when smoothd exits
  * first or the time runs out.
  */
 export async function startSmoothdReady(tag, argv, { cwd, timeoutMs, workerLabel }) {
@@ -137,7 +137,7 @@ export async function startSmoothdReady(tag, argv, { cwd, timeoutMs, workerLabel
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      if (!line.includes('"worker started"') && !line.includes('"every worker is ready"')) continue;
+      if (!/"(worker started|worker exited|worker crashed|every worker is ready)"/.test(line)) continue;
       let e;
       try {
         e = JSON.parse(line);
@@ -147,6 +147,11 @@ export async function startSmoothdReady(tag, argv, { cwd, timeoutMs, workerLabel
       if (e.msg === 'worker started' && e.pid) {
         d.workerPids.add(e.pid);
         track(e.pid, `${workerLabel} ${e.workerId}`);
+      } else if ((e.msg === 'worker exited' || e.msg === 'worker crashed') && e.pid) {
+        // Reaped: its pid is free for any other process (a long run spawns more
+        // workers than pid_max), so it must never be killed by pid from here on.
+        d.workerPids.delete(e.pid);
+        untrack(e.pid);
       } else if (e.msg === 'every worker is ready') onReady?.();
     }
   });
