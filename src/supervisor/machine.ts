@@ -149,6 +149,8 @@ class Stepper {
   readonly fx: Effect[] = [];
   /** Worker records, slots and slot lists this step created or copied: its own to change. */
   private readonly owned = new WeakSet<object>();
+  /** Records this step may still change in place (the rolling policy's index checks those again). */
+  private readonly changing = (w: WorkerRecord): boolean => this.owned.has(w);
   constructor(
     readonly s: MachineState,
     readonly now: number,
@@ -331,7 +333,7 @@ class Stepper {
     w.baseline = w.counters ?? { ...ZERO };
     if (w.startedBy !== null && this.s.reload?.id === w.startedBy) {
       const entry = this.s.reload.order.find((o) => o.name === w.group);
-      if (entry && g && !this.s.reload.rollback) entry.done = rolledCount(g, this.s.workers, w.generation);
+      if (entry && g && !this.s.reload.rollback) entry.done = rolledCount(g, this.s.workers, w.generation, this.changing);
       this.progress('worker.ready', w, w.group, `worker ${w.id} (pid ${w.pid}) ready`);
       if (entry && g && this.s.reload.rollback === null && g.rollTarget === w.generation) canaryReady(this, g, entry, w);
     }
@@ -832,7 +834,7 @@ class Stepper {
     const baking = !rollingBack && (e.spec?.verify.bakeMs ?? 0) > 0 && e.verification !== null && !e.verification.baked;
     for (let guard = 0; guard < 10_000; guard++) {
       if (baking && this.s.workers.some((w) => w.group === g.name && w.generation === target && w.startedBy === r.id && isLive(w))) return false;
-      const action = nextRollAction(g, this.s.workers, target);
+      const action = nextRollAction(g, this.s.workers, target, this.changing);
       switch (action.kind) {
         case 'stop': {
           const w = this.worker(action.workerId)!;
@@ -904,7 +906,7 @@ class Stepper {
     for (const key of timerKeys(this.s.timers)) if (key.startsWith(`bake:${r.id}:`) || key.startsWith(`watch:${r.id}:`)) this.clearTimer(key);
     if (entry) {
       entry.state = 'failed';
-      if (target !== null) entry.done = rolledCount(g, this.s.workers, target);
+      if (target !== null) entry.done = rolledCount(g, this.s.workers, target, this.changing);
       if (entry.verification && entry.verification.canaryId !== null && !entry.verification.baked) entry.verification.verdict = 'failed';
     }
     for (const e of r.order) if (e.state === 'watching') e.state = 'rolled';
