@@ -12,6 +12,7 @@
 import type { Config, GroupConfig } from '../config/types.js';
 import type { ExitInfo, ReloadFailure, ReloadReport } from './report.js';
 import { groupWorkers, isLive, nextRollAction, rolledCount, readyCount } from './policy.js';
+import { workerAt } from './worker-lookup.js';
 import { buildReport, describeExit, errorKindCode, formatMs, idleReport, type FailureCause } from './reports.js';
 import { ZERO } from './verify.js';
 import { canaryReady, onBakeEnd, onStats, onWatchEnd, stopShedding } from './verification-steps.js';
@@ -172,15 +173,15 @@ class Stepper {
 
   /** The worker with this id, as a record this step may change. */
   worker(id: number): WorkerRecord | undefined {
-    const i = this.s.workers.findIndex((w) => w.id === id);
+    const i = workerAt(this.s.workers, id);
     return i < 0 ? undefined : this.ownAt(i);
   }
 
   /** `w` (or the record that replaced it in this step), as a record this step may change. */
   private own(w: WorkerRecord): WorkerRecord {
     if (this.owned.has(w)) return w;
-    const i = this.s.workers.indexOf(w);
-    return i >= 0 ? this.ownAt(i) : (this.worker(w.id) ?? w);
+    const i = workerAt(this.s.workers, w.id);
+    return i >= 0 && this.s.workers[i] === w ? this.ownAt(i) : (this.worker(w.id) ?? w);
   }
 
   private ownAt(i: number): WorkerRecord {
