@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import type { ReloadReport } from '../supervisor/report.js';
 import type { Effect, MachineEvent, MachineState, WorkerRecord } from '../supervisor/types.js';
 import { Exposition, Histogram } from './text.js';
+import { findWorker } from '../supervisor/worker-lookup.js';
 
 export const WORKER_STATES = ['starting', 'ready', 'stopping', 'backoff'] as const;
 export const EXIT_REASONS = ['crashed', 'failed_ready', 'spawn_failed', 'stopped', 'killed'] as const;
@@ -90,8 +91,8 @@ export class MetricsCollector {
     this.countRestarts(prev, next);
     switch (event.type) {
       case 'worker.ready': {
-        const w = next.workers.find((x) => x.id === event.workerId);
-        const before = prev.workers.find((x) => x.id === event.workerId);
+        const w = findWorker(next.workers, event.workerId);
+        const before = findWorker(prev.workers, event.workerId);
         if (w && w.readyAt !== null && before?.readyAt === null) this.group(w.group).ready.observe((w.readyAt - w.startedAt) / 1000);
         break;
       }
@@ -99,23 +100,23 @@ export class MetricsCollector {
         // A duration `ready` makes a worker ready when its timer fires.
         if (!event.key.startsWith('ready:')) break;
         const id = Number(event.key.slice('ready:'.length));
-        const w = next.workers.find((x) => x.id === id);
-        const before = prev.workers.find((x) => x.id === id);
+        const w = findWorker(next.workers, id);
+        const before = findWorker(prev.workers, id);
         if (w && w.readyAt !== null && before?.readyAt === null) this.group(w.group).ready.observe((w.readyAt - w.startedAt) / 1000);
         break;
       }
       case 'worker.stats': {
-        const w = next.workers.find((x) => x.id === event.workerId);
+        const w = findWorker(next.workers, event.workerId);
         if (w?.counters) this.live.set(w.id, { group: w.group, generation: w.generation, requests: w.counters.requests, errors: w.counters.errors });
         break;
       }
       case 'worker.spawnFailed': {
-        const w = prev.workers.find((x) => x.id === event.workerId);
+        const w = findWorker(prev.workers, event.workerId);
         if (w) this.group(w.group).exits.spawn_failed += 1;
         break;
       }
       case 'worker.exited': {
-        const w = prev.workers.find((x) => x.id === event.workerId);
+        const w = findWorker(prev.workers, event.workerId);
         if (!w || w.leaderExit !== null) break; // a lingering group's leader was counted when it exited
         const g = this.group(w.group);
         const reason = exitReason(w);
@@ -137,7 +138,8 @@ export class MetricsCollector {
   private countRestarts(prev: MachineState, next: MachineState): void {
     for (const g of next.groups) {
       const before = prev.groups.find((x) => x.name === g.name);
-      if (!before) continue;
+      // A step copies a group's slot list only when it changes a slot: the same list, the same counts.
+      if (!before || before.slots === g.slots) continue;
       g.slots.forEach((slot, i) => {
         const was = before.slots[i]?.restarts ?? 0;
         if (slot.restarts > was) this.group(g.name).restarts += slot.restarts - was;

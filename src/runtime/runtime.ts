@@ -158,7 +158,17 @@ export class Runtime {
   private readonly step: typeof step;
   private readonly statuses: StatusCoalescer;
 
+  /**
+   * smoothd's environment as workers inherit it and the compile cache folder, read once: smoothd never
+   * changes its environment, and each read of process.env goes through Node's C++ layer (a copy of it
+   * per spawn cost more than the rest of the worker's environment).
+   */
+  private readonly workerBaseEnv: NodeJS.ProcessEnv;
+  private readonly compileCacheRoot: string | null;
+
   constructor(private readonly opts: RuntimeOptions) {
+    this.workerBaseEnv = { ...(opts.env ?? process.env) };
+    this.compileCacheRoot = compileCacheRoot(opts.env ?? process.env, opts.notifyDir);
     this.clock = opts.clock ?? realClock;
     this.step = opts.step ?? step;
     this.statuses = new StatusCoalescer((workerId, text) => this.dispatch({ type: 'worker.status', workerId, text }), this.clock);
@@ -478,9 +488,9 @@ export class Runtime {
         spec: e.spec,
         fds,
         setpriv: this.opts.setpriv,
-        baseEnv: this.opts.env ?? process.env,
+        baseEnv: this.workerBaseEnv,
         notifySocket: notify?.path,
-        compileCacheRoot: compileCacheRoot(this.opts.env ?? process.env, this.opts.notifyDir),
+        compileCacheRoot: this.compileCacheRoot,
       },
       this.log,
       {

@@ -12,6 +12,7 @@
 import type { Config, GroupConfig } from '../config/types.js';
 import type { ExitInfo, ReloadFailure, ReloadReport } from './report.js';
 import { groupWorkers, isLive, nextRollAction, rolledCount, readyCount } from './policy.js';
+import { workerAt } from './worker-lookup.js';
 import { buildReport, describeExit, errorKindCode, formatMs, idleReport, type FailureCause } from './reports.js';
 import { ZERO } from './verify.js';
 import { canaryReady, onBakeEnd, onStats, onWatchEnd, stopShedding } from './verification-steps.js';
@@ -149,6 +150,8 @@ class Stepper {
   readonly fx: Effect[] = [];
   /** Worker records, slots and slot lists this step created or copied: its own to change. */
   private readonly owned = new WeakSet<object>();
+  /** Records this step may still change in place (the rolling policy's index checks those again). */
+  private readonly changing = (w: WorkerRecord): boolean => this.owned.has(w);
   constructor(
     readonly s: MachineState,
     readonly now: number,
@@ -170,15 +173,15 @@ class Stepper {
 
   /** The worker with this id, as a record this step may change. */
   worker(id: number): WorkerRecord | undefined {
-    const i = this.s.workers.findIndex((w) => w.id === id);
+    const i = workerAt(this.s.workers, id);
     return i < 0 ? undefined : this.ownAt(i);
   }
 
   /** `w` (or the record that replaced it in this step), as a record this step may change. */
   private own(w: WorkerRecord): WorkerRecord {
     if (this.owned.has(w)) return w;
-    const i = this.s.workers.indexOf(w);
-    return i >= 0 ? this.ownAt(i) : (this.worker(w.id) ?? w);
+    const i = workerAt(this.s.workers, w.id);
+    return i >= 0 && this.s.workers[i] === w ? this.ownAt(i) : (this.worker(w.id) ?? w);
   }
 
   private ownAt(i: number): WorkerRecord {
@@ -331,7 +334,7 @@ class Stepper {
     w.baseline = w.counters ?? { ...ZERO };
     if (w.startedBy !== null && this.s.reload?.id === w.startedBy) {
       const entry = this.s.reload.order.find((o) => o.name === w.group);
-      if (entry && g && !this.s.reload.rollback) entry.done = rolledCount(g, this.s.workers, w.generation);
+      if (entry && g && !this.s.reload.rollback) entry.done = rolledCount(g, this.s.workers, w.generation, this.changing);
       this.progress('worker.ready', w, w.group, `worker ${w.id} (pid ${w.pid}) ready`);
       if (entry && g && this.s.reload.rollback === null && g.rollTarget === w.generation) canaryReady(this, g, entry, w);
     }
@@ -832,7 +835,7 @@ class Stepper {
     const baking = !rollingBack && (e.spec?.verify.bakeMs ?? 0) > 0 && e.verification !== null && !e.verification.baked;
     for (let guard = 0; guard < 10_000; guard++) {
       if (baking && this.s.workers.some((w) => w.group === g.name && w.generation === target && w.startedBy === r.id && isLive(w))) return false;
-      const action = nextRollAction(g, this.s.workers, target);
+      const action = nextRollAction(g, this.s.workers, target, this.changing);
       switch (action.kind) {
         case 'stop': {
           const w = this.worker(action.workerId)!;
@@ -904,7 +907,7 @@ class Stepper {
     for (const key of timerKeys(this.s.timers)) if (key.startsWith(`bake:${r.id}:`) || key.startsWith(`watch:${r.id}:`)) this.clearTimer(key);
     if (entry) {
       entry.state = 'failed';
-      if (target !== null) entry.done = rolledCount(g, this.s.workers, target);
+      if (target !== null) entry.done = rolledCount(g, this.s.workers, target, this.changing);
       if (entry.verification && entry.verification.canaryId !== null && !entry.verification.baked) entry.verification.verdict = 'failed';
     }
     for (const e of r.order) if (e.state === 'watching') e.state = 'rolled';

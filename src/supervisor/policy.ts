@@ -3,6 +3,7 @@
  * snapshot, which worker to start or stop next. No I/O, no mutation.
  */
 import type { GroupState, WorkerRecord } from './types.js';
+import { rollIndex, type RollIndex } from './roll-index.js';
 
 export function groupWorkers(workers: readonly WorkerRecord[], group: string): WorkerRecord[] {
   return workers.filter((w) => w.group === group);
@@ -42,8 +43,71 @@ export type RollAction =
  * Bounds (DESIGN §3): starting + ready workers stay within `count + surge`,
  * ready workers at or above `count - unavailable`; draining workers count
  * against neither. Called repeatedly until it answers `wait` or `done`.
+ *
+ * With `changing` (which records the calling step may still change in place)
+ * the answer comes from an index kept up to date between calls (roll-index.ts):
+ * O(1) per decision apart from a pointer walk over the list. Without it, or for
+ * a list not ordered by id, from a scan of every worker (scanRollAction). Both
+ * give the same answer.
  */
-export function nextRollAction(group: GroupState, workers: readonly WorkerRecord[], target: number): RollAction {
+export function nextRollAction(group: GroupState, workers: readonly WorkerRecord[], target: number, changing?: (w: WorkerRecord) => boolean): RollAction {
+  const ix = changing ? rollIndex(workers, group.name, target, group.config.count, changing) : null;
+  if (!ix) return scanRollAction(group, workers, target);
+  const action = indexedRollAction(group, ix);
+  if (checking) expectSame('nextRollAction', action, scanRollAction(group, workers, target));
+  return action;
+}
+
+let checking = false;
+let checks = 0;
+
+/** Tests: every indexed answer is compared with the scan's, and a difference throws (inside the step that asked). */
+export function checkRollIndex(on: boolean): void {
+  checking = on;
+}
+
+/** How many indexed answers were compared since the start. */
+export function rollIndexChecks(): number {
+  return checks;
+}
+
+function expectSame(what: string, indexed: unknown, scanned: unknown): void {
+  checks += 1;
+  const a = JSON.stringify(indexed);
+  const b = JSON.stringify(scanned);
+  if (a !== b) throw new Error(`internal: the rolling policy's index answered ${what} ${a} where a scan answers ${b}`);
+}
+
+function indexedRollAction(group: GroupState, ix: RollIndex): RollAction {
+  const { count, rolling } = group.config;
+  const floor = count - rolling.unavailable;
+  const canRetire = (w: WorkerRecord): boolean => w.phase !== 'ready' || ix.ready - 1 >= floor;
+
+  // 1. The lowest-id old worker whose replacement is ready (or whose slot is gone) and may go.
+  let pick: WorkerRecord | undefined;
+  for (const w of ix.retirable) if (canRetire(w) && (pick === undefined || w.id < pick.id)) pick = w;
+  if (pick) return { kind: 'stop', workerId: pick.id, reason: pick.slot >= count ? 'count lowered' : 'replaced' };
+
+  // 2. Room for another worker: empty slots first, then slots that lack the target.
+  if (ix.live < count + rolling.surge) {
+    const slot = ix.empty.min() ?? ix.lacking.min();
+    if (slot !== undefined) return { kind: 'start', slot };
+  }
+
+  // 3. As scanRollAction (this path looks at every old worker: only with `unavailable > 0` and no room).
+  if (rolling.unavailable > 0 && ix.live >= count + rolling.surge) {
+    const candidates = [...ix.old]
+      .filter((w) => !ix.hasNew(w.slot))
+      .sort((a, b) => (a.phase === b.phase ? a.slot - b.slot || a.id - b.id : a.phase === 'starting' ? -1 : 1));
+    const w = candidates.find(canRetire);
+    if (w) return { kind: 'stop', workerId: w.id, reason: 'replaced' };
+  }
+
+  return ix.old.size === 0 && ix.readyNewSlots === count ? { kind: 'done' } : { kind: 'wait' };
+}
+
+/** nextRollAction from a scan of every worker: the reference the index is checked against. */
+export function scanRollAction(group: GroupState, workers: readonly WorkerRecord[], target: number): RollAction {
   const { count, rolling } = group.config;
   const live = liveWorkers(groupWorkers(workers, group.name));
   const ready = readyCount(live);
@@ -123,11 +187,14 @@ function slotIndex(live: readonly WorkerRecord[], target: number): Map<number, S
   return slots;
 }
 
-/** Number of slots of the group that already run a ready worker of `target`. */
-export function rolledCount(group: GroupState, workers: readonly WorkerRecord[], target: number): number {
+/** Number of slots of the group that already run a ready worker of `target` (`changing`: as for nextRollAction). */
+export function rolledCount(group: GroupState, workers: readonly WorkerRecord[], target: number, changing?: (w: WorkerRecord) => boolean): number {
+  const ix = changing ? rollIndex(workers, group.name, target, group.config.count, changing) : null;
+  if (ix && !checking) return ix.readyNewSlots;
   const rolled = new Set<number>();
   for (const w of workers) {
     if (w.group === group.name && w.generation === target && w.phase === 'ready' && w.slot < group.config.count) rolled.add(w.slot);
   }
+  if (ix) expectSame('rolledCount', ix.readyNewSlots, rolled.size);
   return rolled.size;
 }

@@ -4,10 +4,10 @@
  * after EVERY machine step.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { describe, it, afterAll } from 'vitest';
+import { describe, it, afterAll, beforeAll, expect } from 'vitest';
 import fc from 'fast-check';
 import type { GroupConfig, ListenEntry, RollingPolicy } from '../../src/config/types.js';
-import { groupWorkers, isLive, readyCount } from '../../src/supervisor/policy.js';
+import { checkRollIndex, groupWorkers, isLive, readyCount, rollIndexChecks } from '../../src/supervisor/policy.js';
 import type { MachineEvent, MachineState, StepResult, WorkerRecord } from '../../src/supervisor/types.js';
 import { buildStatus } from '../../src/supervisor/status.js';
 import { planRollback } from '../../src/supervisor/history.js';
@@ -801,9 +801,13 @@ function run(
 const bootActions: Action[] = [...Array(12)].map(() => ({ t: 'ready' as const, pick: 0 }));
 
 describe('supervisor properties', () => {
+  // Every answer of the rolling policy's index is compared with a scan inside the step that asks (a difference throws).
+  beforeAll(() => checkRollIndex(true));
   afterAll(() => {
+    checkRollIndex(false);
+    expect(rollIndexChecks()).toBeGreaterThan(totals.sequences);
     const seen = SITUATIONS.map((k) => `${k} ${stats[k] ?? 0}`).join(', ');
-    console.log(`supervisor properties: ${totals.sequences} sequences, ${totals.events} events, longest ${totals.longest} events; ${seen}`);
+    console.log(`supervisor properties: ${totals.sequences} sequences, ${totals.events} events, longest ${totals.longest} events, ${rollIndexChecks()} roll decisions checked against a scan; ${seen}`);
     if (STATS) console.log(stats);
   });
   it('holds its invariants over random event sequences', () => {
