@@ -5,8 +5,9 @@
  * status that read them all blocked the event loop for ~45 ms.
  *
  * Each worker is read once when it starts (so its rssBytes is never null
- * while it lives), then round-robin in slices of at most `slice` workers per
- * tick. Ticks are `sweepMs / number of slices` apart, but never closer than
+ * while it lives; that first value is its exec wrapper's), again one
+ * `minTickMs` later (by then it runs its own program), then round-robin in
+ * slices of at most `slice` workers per tick. Ticks are `sweepMs / number of slices` apart, but never closer than
  * `minTickMs`: so every worker is re-read about every `sweepMs` (2 s) up to
  * `slice * sweepMs / minTickMs` workers (640), and every `n / slice *
  * minTickMs` above (3.2 s at 1 024), while no tick blocks the loop for more
@@ -33,6 +34,9 @@ export const RSS_MIN_TICK_MS = 100;
 
 export class RssSampler {
   private readonly order: number[] = [];
+  /** Started since the last tick: read again at the next one, which comes `minTickMs` after a start. */
+  private fresh: number[] = [];
+  private timerFast = false;
   private readonly values = new Map<number, number | null>();
   private cursor = 0;
   private timer: unknown = null;
@@ -54,12 +58,15 @@ export class RssSampler {
   track(pid: number): void {
     if (!this.values.has(pid)) this.order.push(pid);
     this.values.set(pid, this.read(pid));
+    this.fresh.push(pid);
+    if (this.timer !== null && !this.timerFast) this.stop();
     this.arm();
   }
 
   /** A worker exited: no more reads of its pid. */
   forget(pid: number): void {
     if (!this.values.delete(pid)) return;
+    if (this.fresh.includes(pid)) this.fresh = this.fresh.filter((p) => p !== pid);
     const i = this.order.indexOf(pid);
     const last = this.order.pop()!;
     if (i < this.order.length) this.order[i] = last;
@@ -84,7 +91,8 @@ export class RssSampler {
 
   private arm(): void {
     if (this.timer !== null || this.order.length === 0) return;
-    const handle = this.timers.setTimeout(() => this.tick(), this.tickMs);
+    this.timerFast = this.fresh.length > 0;
+    const handle = this.timers.setTimeout(() => this.tick(), this.timerFast ? this.minTickMs : this.tickMs);
     // Sampling must never keep smoothd's process alive.
     (handle as { unref?: () => void } | null)?.unref?.();
     this.timer = handle;
@@ -92,6 +100,12 @@ export class RssSampler {
 
   private tick(): void {
     this.timer = null;
+    if (this.fresh.length > 0) {
+      // New workers first (a slice of them), the round-robin resumes once none is left.
+      for (const pid of this.fresh.splice(0, this.slice)) this.values.set(pid, this.read(pid));
+      this.arm();
+      return;
+    }
     const n = Math.min(this.slice, this.order.length);
     for (let k = 0; k < n; k++) {
       if (this.cursor >= this.order.length) this.cursor = 0;

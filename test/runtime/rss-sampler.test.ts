@@ -73,7 +73,12 @@ describe('RssSampler', () => {
     const s = new RssSampler(r.read, t);
     for (let pid = 1; pid <= 1024; pid++) s.track(pid);
     expect(t.pending).toBe(1);
-    t.fire(); // the first tick was armed when one worker was known; from then on the delay follows the count
+    // The new workers are read again first, a slice per 100 ms.
+    for (let tick = 0; tick < 32; tick++) {
+      const before = r.total();
+      expect(t.fire()).toBe(100);
+      expect(r.total() - before).toBe(32);
+    }
     r.reads.clear();
     for (let tick = 0; tick < 32; tick++) {
       const before = r.total();
@@ -84,11 +89,25 @@ describe('RssSampler', () => {
     expect([...r.reads.values()].every((n) => n === 1)).toBe(true);
   });
 
+  it('a new worker is read again 100 ms after it started, even while a slow tick is armed', () => {
+    const r = countingReader();
+    const t = manualTimers();
+    const s = new RssSampler(r.read, t);
+    s.track(1);
+    t.fire();
+    r.reads.clear();
+    s.track(2); // the armed tick was 2 s away
+    expect(t.pending).toBe(1);
+    expect(t.fire()).toBe(100);
+    expect([...r.reads.entries()]).toEqual([[2, 2]]);
+  });
+
   it('a few workers: one tick per sweep (2 s) reads them all', () => {
     const r = countingReader();
     const t = manualTimers();
     const s = new RssSampler(r.read, t);
     for (const pid of [10, 11, 12]) s.track(pid);
+    expect(t.fire()).toBe(100); // the second read of new workers
     r.reads.clear();
     expect(t.fire()).toBe(2000);
     expect([...r.reads.entries()].sort()).toEqual([
@@ -106,6 +125,8 @@ describe('RssSampler', () => {
     s.track(2);
     s.forget(1);
     r.reads.clear();
+    t.fire();
+    expect([...r.reads.keys()]).toEqual([2]);
     t.fire();
     expect([...r.reads.keys()]).toEqual([2]);
     expect(s.get(1)).toBeNull();
