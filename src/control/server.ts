@@ -375,7 +375,7 @@ async function listenOn(server: Server, path: string, backlog: number): Promise<
 }
 
 /** Logged (info) the first time a connection's unread replies pass `readPauseBytes`. */
-export const STALL_MESSAGE = 'control client does not read its replies; smoothd stopped reading its requests until it does (closed after the idle timeout)';
+export const STALL_MESSAGE = 'control client does not read its replies; smoothd stopped reading its requests until it does (and drops it if it takes nothing for the idle timeout)';
 
 class Connection {
   readonly id: number;
