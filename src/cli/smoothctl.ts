@@ -43,7 +43,8 @@ import { MAX_DURATION_MS, parseDuration as parseConfigDuration } from '../config
 // I/O seam (tests call main() with fakes; the bin uses the process)
 
 export interface CliIO {
-  stdout: { write(s: string): unknown };
+  /** `status --json` indents its JSON for a terminal (`isTTY`), else passes smoothd's text through. */
+  stdout: { write(s: string): unknown; isTTY?: boolean };
   /** A live progress bar is drawn when `isTTY` is true (and TERM is not dumb). */
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   env: NodeJS.ProcessEnv;
@@ -774,9 +775,12 @@ async function runStatus(ctx: Ctx, cmd: Extract<Command, { name: 'status' }>): P
   const opts: { timeoutMs?: number } = {};
   const t = remaining(ctx);
   if (t !== undefined) opts.timeoutMs = t;
-  const doc = await callRpc(ctx.socket, 'status', {}, opts);
+  let text: string | null = null;
+  const doc = await callRpc(ctx.socket, 'status', {}, { ...opts, onResultText: (t) => (text = t) });
   if (cmd.json && cmd.ready !== true) {
-    ctx.io.stdout.write(json(doc));
+    // Off a terminal (monitoring runs this every few seconds) the document is
+    // printed as smoothd sent it, on one line: parsed once, never serialized again.
+    ctx.io.stdout.write(text !== null && ctx.io.stdout.isTTY !== true ? `${terminalSafeJson(text)}\n` : json(doc));
     return EXIT.OK;
   }
   if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as StatusDocument).groups)) {

@@ -130,6 +130,8 @@ export interface CallOptions {
   onNotification?: (method: string, params: unknown) => void;
   /** Longest reply line accepted; default 64 MiB. */
   maxLineBytes?: number;
+  /** Called with the JSON text of the result, as the daemon sent it, just before `result` resolves. */
+  onResultText?: (text: string) => void;
 }
 
 export interface RpcCall {
@@ -159,6 +161,20 @@ export function connectError(path: string, err: unknown): ControlClientError {
 }
 
 const REQUEST_ID = 1;
+const RESULT_PREFIX = `{"jsonrpc":"2.0","id":${REQUEST_ID},"result":`;
+
+/**
+ * The JSON text of `result` in a reply line smoothd wrote (`{"jsonrpc":"2.0",
+ * "id":1,"result":...}`, no whitespace), without serializing it again; null
+ * when the line has another shape (then callers serialize the parsed value).
+ */
+export function resultText(line: string, parsed: object): string | null {
+  const keys = Object.keys(parsed);
+  if (keys.length !== 3 || keys[2] !== 'result' || !line.startsWith(RESULT_PREFIX)) return null;
+  const end = line.endsWith('\r') ? line.length - 2 : line.length - 1;
+  if (line[end] !== '}') return null;
+  return line.slice(RESULT_PREFIX.length, end);
+}
 
 /**
  * Send one request and keep the connection: `result` settles with the answer,
@@ -231,6 +247,10 @@ export function openRpcCall(path: string, method: string, params: unknown, opts:
         const message = typeof e?.message === 'string' ? e.message : 'unknown error';
         fail(new RpcCallError(code, message, e?.data, path));
       } else if ('result' in m) {
+        if (opts.onResultText) {
+          const text = resultText(line, m);
+          if (text !== null) opts.onResultText(text);
+        }
         finish(() => settle.resolve(m.result));
       } else {
         fail(new ProtocolError(path, 'a reply with neither result nor error'));

@@ -374,6 +374,9 @@ async function listenOn(server: Server, path: string, backlog: number): Promise<
   failed.catch(() => undefined);
 }
 
+/** Logged (info) the first time a connection's unread replies pass `readPauseBytes`. */
+export const STALL_MESSAGE = 'control client does not read its replies; smoothd stopped reading its requests until it does (and drops it if it takes nothing for the idle timeout)';
+
 class Connection {
   readonly id: number;
   readonly socket: Socket;
@@ -384,6 +387,7 @@ class Connection {
   private held: string[] = [];
   /** Waiting for 'drain' (the client stopped reading its replies). */
   private stalled = false;
+  private stallLogged = false;
   private stallTimer: NodeJS.Timeout | null = null;
   private peerEnded = false;
   private closed = false;
@@ -465,6 +469,11 @@ class Connection {
   private stall(): void {
     if (this.stalled || this.closed) return;
     this.stalled = true;
+    if (!this.stallLogged) {
+      // Once per connection: a client that keeps falling behind would otherwise log on every stall.
+      this.stallLogged = true;
+      this.host.logger.info({ conn: this.id, queued: this.socket.writableLength }, STALL_MESSAGE);
+    }
     const ms = this.host.idleTimeoutMs;
     if (ms > 0) {
       this.stallTimer = setTimeout(() => {

@@ -21,6 +21,8 @@ import { LingeringGroups } from './procgroup.js';
 import { WorkerNotifySockets, workerOwner } from './notify-socket.js';
 import { StatusCoalescer } from './status-coalescer.js';
 import { BootPriority } from './boot-nice.js';
+import { IsoCache } from './iso-cache.js';
+import { RssSampler, type RssSamplerOptions } from './rss-sampler.js';
 
 export interface Clock {
   now(): number;
@@ -65,6 +67,10 @@ export interface RuntimeOptions {
   onWorkerLine?(l: WorkerLine): void;
   /** The state machine's step (tests inject a failing one; default: the real machine). */
   step?: typeof step;
+  /** Reads a worker's resident memory (default: /proc/PID/statm); the RSS sampler calls it, never a status request. */
+  readRss?: (pid: number) => number | null;
+  /** How often the RSS sampler re-reads each worker (default: every 2 s, 32 workers per tick at most). */
+  rssSampling?: RssSamplerOptions;
 }
 
 export interface WorkerLine {
@@ -157,6 +163,9 @@ export class Runtime {
   private processed = 0;
   private readonly step: typeof step;
   private readonly statuses: StatusCoalescer;
+  /** Workers' resident memory, sampled in the background; status reads only this. */
+  private readonly rss: RssSampler;
+  private readonly isoTimes = new IsoCache();
 
   /**
    * smoothd's environment as workers inherit it and the compile cache folder, read once: smoothd never
@@ -173,6 +182,7 @@ export class Runtime {
     this.step = opts.step ?? step;
     this.statuses = new StatusCoalescer((workerId, text) => this.dispatch({ type: 'worker.status', workerId, text }), this.clock);
     this.log = opts.logger;
+    this.rss = new RssSampler(opts.readRss ?? readRss, this.clock, opts.rssSampling);
     this.bootPriority = new BootPriority(this.log);
     this.state = initialState(opts.config, opts.specs, { platform: opts.platform ?? process.platform, now: this.clock.now() });
     this.exited = new Promise((r) => (this.exitResolve = r));
@@ -257,7 +267,8 @@ export class Runtime {
       pid: process.pid,
       version: this.opts.version,
       now: this.clock.now(),
-      rss: readRss,
+      rss: (pid) => this.rss.get(pid),
+      iso: (t) => this.isoTimes.format(t),
       bound: (key) => this.opts.sockets.boundAddress(key),
     });
     return { ...doc, reloads: [...this.history] };
@@ -436,6 +447,7 @@ export class Runtime {
         }
         this.notifySockets.closeAll();
         this.statuses.closeAll();
+        this.rss.stop();
         this.lingering.close();
         this.opts.onState?.(this.state, e);
         this.exitResolve(e.code);
@@ -503,6 +515,7 @@ export class Runtime {
         onExit: (code, signal, stderrTail) => {
           this.procs.delete(id);
           this.bootPriority.forget(id);
+          if (!(running instanceof Error)) this.rss.forget(running.pid);
           notify?.close();
           // The leader's pid is its process group's id; other members may live on.
           const lingering = running instanceof Error ? false : this.lingering.leaderExited(id, running.pid);
@@ -517,6 +530,7 @@ export class Runtime {
       return;
     }
     this.procs.set(id, running);
+    this.rss.track(running.pid);
     this.bootPriority.lower(id, running.pid, e.group, e.spec.bootNice ?? 0);
     this.queue.push({ type: 'worker.spawned', workerId: id, pid: running.pid });
   }

@@ -16,17 +16,20 @@ export interface StatusInputs {
   rss(pid: number): number | null;
   /** Real bound address for a listen key (`tcp:127.0.0.1:0` -> `127.0.0.1:41234`). */
   bound(key: string): string | null;
+  /** ISO 8601 text of a time (the runtime caches them); default `Date#toISOString`. */
+  iso?(t: number): string;
 }
 
 export function buildStatus(s: MachineState, io: StatusInputs): StatusDocument {
-  const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+  const format = io.iso ?? ((t: number): string => new Date(t).toISOString());
+  const iso = (t: number | null): string | null => (t === null ? null : format(t));
   return {
     version: 1,
     daemon: {
       pid: io.pid,
       version: io.version,
       state: s.daemon,
-      startedAt: new Date(s.startedAt).toISOString(),
+      startedAt: format(s.startedAt),
       uptimeMs: io.now - s.startedAt,
       platform: s.platform,
       configPath: s.configPath,

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { STALL_MESSAGE } from '../../src/control/server.js';
 import { LineClient, sleep } from '../control/helpers.js';
 import { alive, cleanup, FIXTURES, rpc, startDaemon, stopDaemon, tempDir, waitFor, type Daemon } from './harness.js';
 
@@ -59,6 +60,11 @@ const heap: Array<{ step: string; used: number }> = [];
  * temporary name in the socket's folder (smoothd binds there, then renames the
  * file into place): the listener is the entry with the listening flag (0x10000).
  */
+/** How many times smoothd logged that a control client's unread replies passed the bound. */
+function stallLogs(): number {
+  return d.logs.filter((l) => l.msg === STALL_MESSAGE).length;
+}
+
 function controlConnections(): number {
   const entries = fs
     .readFileSync('/proc/net/unix', 'utf8')
@@ -350,8 +356,10 @@ describe('hostile input on the real socket', () => {
     const n = 20_000; // ~20 000 status documents would be tens of MB if the daemon queued them all
     let text = '';
     for (let i = 1; i <= n; i++) text += `{"jsonrpc":"2.0","method":"status","id":${i}}\n`;
+    const stallsBefore = stallLogs();
     s.write(text);
-    await sleep(500);
+    // Measure once smoothd has answered up to the bound and stopped reading this connection (it logs that).
+    await waitFor('smoothd to stop reading the connection that never reads its replies', () => stallLogs() > stallsBefore, 30_000);
     await healthy('client that never reads (connected)');
     const heapWith = await heapAfterGc('client that never reads (connected)', 1);
     s.destroy();
