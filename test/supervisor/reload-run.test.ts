@@ -379,3 +379,410 @@ describe('the roll of a group', () => {
     expect(g.history.map((h) => h.generation).sort()).toEqual([1, 2]);
   });
 });
+
+describe('a failed reload', () => {
+  it('onFailure: keep ends it at once: the raised count is not applied, starting new workers stop, ready ones stay', () => {
+    const w = runningWorld([groupConfig({ count: 2, onFailure: 'keep' })]);
+    w.current = makeConfig([groupConfig({ count: 4, onFailure: 'keep', rolling: { surge: 2, unavailable: 0 } })], 2);
+    w.reload();
+    const fresh = w.live().filter((x) => x.generation === 2);
+    expect(fresh.map((x) => x.slot)).toEqual([2, 3, 0, 1]);
+    w.ready(fresh[0]!.id);
+    const from = w.effects.length;
+    const starting = w.live().filter((x) => x.generation === 2 && x.phase === 'starting');
+    w.crash(fresh[1]!.id);
+    const report = w.finished.get(1)!;
+    expect(report).toMatchObject({ state: 'failed', errorCode: -32001, rollback: null, groups: [{ state: 'failed', done: 1, total: 4 }] });
+    expect(report.error).toBe(`web: worker ${fresh[1]!.id} exited with code 1 before it was ready`);
+    expect(report.failure).toMatchObject({ group: 'web', workerId: fresh[1]!.id, slot: 3 });
+    expect(steps(w, 'worker.failed')).toEqual([expect.objectContaining({ group: 'web', message: `worker ${fresh[1]!.id} exited with code 1 before it was ready` })]);
+    expect(logs(w, 'reload failed: old workers keep serving, ready new ones stay (onFailure: keep)', from)).toHaveLength(1);
+    // The settings of the failed config do not take effect.
+    expect(w.state.groups[0]!.config.count).toBe(2);
+    for (const s of starting) if (s.id !== fresh[1]!.id) expect(stopReasons(w, from)[s.id]).toBe('reload failed');
+    w.advance(60_000);
+    expect(w.readyWorkers().map((x) => x.generation).sort()).toEqual([1, 1, 2]);
+    expect(w.live().filter((x) => x.generation === 2).map((x) => x.id)).toEqual([fresh[0]!.id]);
+  });
+
+  it('onFailure: keep drops a group this reload added when none of its workers got ready', () => {
+    const w = runningWorld([groupConfig()]);
+    w.current = makeConfig([groupConfig(), groupConfig({ name: 'api', onFailure: 'keep' })], 2);
+    w.reload();
+    w.readyAll('web');
+    const api = w.live('api')[0]!;
+    w.crash(api.id);
+    expect(w.finished.get(1)).toMatchObject({ state: 'failed', groups: [{ name: 'web', state: 'rolled' }, { name: 'api', state: 'failed', done: 0 }] });
+    w.advance(60_000);
+    expect(w.live('api')).toHaveLength(0);
+    expect(w.state.groups.find((g) => g.name === 'api')?.removing ?? true).toBe(true);
+  });
+
+  it('onFailure: rollback rolls the failing group back first, then the groups rolled before it, newest first', () => {
+    const groups = [groupConfig(), groupConfig({ name: 'api' }), groupConfig({ name: 'jobs' })];
+    const w = runningWorld(groups);
+    w.current = makeConfig(groups, 2);
+    w.reload();
+    w.readyAll('web');
+    w.readyAll('api');
+    const from = w.effects.length;
+    const failing = w.live('jobs').find((x) => x.generation === 2)!;
+    w.crash(failing.id);
+    const reason = `worker ${failing.id} exited with code 1 before it was ready`;
+    const started = steps(w, 'rollback.started');
+    expect(started[0]).toMatchObject({ group: null, message: `reload failed (jobs: ${reason}); rolling back jobs, api, web` });
+    // The log line names every group to roll back, the failing one too (not the queue as it is later).
+    expect(logs(w, 'reload failed: rolling back', from)[0]!.fields).toMatchObject({ reloadId: 1, groups: ['jobs', 'api', 'web'], workerId: failing.id });
+    w.autoReady = true;
+    w.readyAll();
+    w.advance(60_000);
+    const report = w.finished.get(1)!;
+    expect(report).toMatchObject({ state: 'failed', errorCode: -32001, rollback: { state: 'succeeded' } });
+    expect(report.error).toBe(`jobs: ${reason}`);
+    expect(report.groups.map((g) => [g.name, g.rollback?.state, g.rollback?.generation])).toEqual([
+      ['web', 'succeeded', 1],
+      ['api', 'succeeded', 1],
+      ['jobs', 'succeeded', 1],
+    ]);
+    // jobs had no new worker ready: nothing to roll back, yet it goes first.
+    expect(steps(w, 'rollback.started').slice(1).map((s) => s.message)).toEqual([
+      'jobs: rolling back to generation 1',
+      'api: rolling back to generation 1',
+      'web: rolling back to generation 1',
+    ]);
+    expect(steps(w, 'rollback.done').filter((s) => s.group !== null).map((s) => s.message)).toEqual([
+      'jobs: back on generation 1',
+      'api: back on generation 1',
+      'web: back on generation 1',
+    ]);
+    expect(logs(w, 'rolling back group', from).map((l) => l.fields)).toEqual([
+      { reloadId: 1, group: 'jobs', from: 2, to: 1 },
+      { reloadId: 1, group: 'api', from: 2, to: 1 },
+      { reloadId: 1, group: 'web', from: 2, to: 1 },
+    ]);
+    expect(logs(w, 'group rolled back', from).map((l) => l.fields.group)).toEqual(['jobs', 'api', 'web']);
+    expect(w.readyWorkers().map((x) => x.generation)).toEqual([1, 1, 1]);
+    expect(w.state.groups.map((g) => [g.generation, g.config.count, g.rollTarget])).toEqual([
+      [1, 1, null],
+      [1, 1, null],
+      [1, 1, null],
+    ]);
+    expect(w.state.daemon).toBe('running');
+  });
+
+  it('a group not yet rolled when the reload failed is left alone', () => {
+    const groups = [groupConfig(), groupConfig({ name: 'api' })];
+    const w = runningWorld(groups);
+    w.current = makeConfig(groups, 2);
+    w.reload();
+    const apiWorker = w.live('api')[0]!;
+    w.crash(w.live('web').find((x) => x.generation === 2)!.id);
+    w.autoReady = true;
+    w.advance(60_000);
+    const report = w.finished.get(1)!;
+    expect(report.groups.map((g) => [g.name, g.state, g.rollback])).toEqual([
+      ['web', 'failed', expect.objectContaining({ state: 'succeeded', generation: 1 })],
+      ['api', 'pending', null],
+    ]);
+    expect(w.live('api').map((x) => x.id)).toEqual([apiWorker.id]);
+  });
+
+  it('the rollback waits for the failed generation to drain; done counts the slots that were ready', () => {
+    const w = new World(makeConfig([groupConfig({ count: 3 })]), { start: false });
+    w.behave = (s) => (s.generation === 2 ? { drainMs: 5000 } : {});
+    w.send({ type: 'start' });
+    w.readyUntilSettled();
+    w.current = makeConfig([groupConfig({ count: 3 })], 2);
+    w.reload();
+    w.readyAll();
+    const second = w.live().find((x) => x.generation === 2 && x.phase === 'starting')!;
+    w.crash(second.id);
+    expect(w.state.reload!.order[0]).toMatchObject({ state: 'failed', done: 1 });
+    w.autoReady = true;
+    w.readyAll();
+    w.advance(1000);
+    // Back on generation 1 in every slot, but the retired new worker still drains.
+    expect(w.finished.size).toBe(0);
+    w.advance(10_000);
+    expect(w.finished.get(1)).toMatchObject({ state: 'failed', rollback: { state: 'succeeded' }, groups: [{ done: 1, total: 3 }] });
+    expect(w.live().map((x) => x.generation)).toEqual([1, 1, 1]);
+  });
+
+  it('a group added by the failed reload is removed again: its rollback says so', () => {
+    const w = runningWorld([groupConfig()]);
+    w.current = makeConfig([groupConfig({ name: 'api' }), groupConfig()], 2);
+    w.reload();
+    w.readyAll('api');
+    w.crash(w.live('web').find((x) => x.generation === 2)!.id);
+    w.autoReady = true;
+    w.advance(60_000);
+    const report = w.finished.get(1)!;
+    expect(report.groups.find((g) => g.name === 'api')!.rollback).toEqual({ state: 'succeeded', generation: null, reason: 'the group was added by this reload: removed again' });
+    expect(w.live('api')).toHaveLength(0);
+    expect(w.live('web').map((x) => x.generation)).toEqual([1]);
+  });
+
+  it('in place (same folder, command, environment): no respawn, and new workers beyond the old count are stopped', () => {
+    const w = runningWorld([groupConfig({ count: 2 })]);
+    w.current = makeConfig([groupConfig({ count: 3 })], 1);
+    w.reload();
+    const inSlot2 = w.live().find((x) => x.generation === 2)!;
+    expect(inSlot2.slot).toBe(2);
+    w.ready(inSlot2.id);
+    const from = w.effects.length;
+    w.crash(w.live().find((x) => x.generation === 2 && x.phase === 'starting')!.id);
+    expect(stopReasons(w, from)[inSlot2.id]).toBe('rollback: surplus worker of the failed generation');
+    const skipped = logs(w, 'rollback skipped', from);
+    expect(skipped).toEqual([expect.objectContaining({ level: 'warn', fields: expect.objectContaining({ group: 'web' }) })]);
+    expect(skipped[0]!.fields.reason).toMatch(/^in-place deploy: generation 1 runs the same folder, command and environment as generation 2, so respawning it would run the broken files again; deploy each release/);
+    w.advance(60_000);
+    const report = w.finished.get(1)!;
+    expect(report).toMatchObject({ state: 'failed', rollback: { state: 'skipped' }, groups: [{ rollback: { state: 'skipped', generation: 1 } }] });
+    expect(w.live().map((x) => [x.slot, x.generation])).toEqual([
+      [0, 1],
+      [1, 1],
+    ]);
+    expect(w.state.groups[0]!.config.count).toBe(2);
+  });
+
+  it('a worker of the previous generation failing in the rollback: the rollback failed, mixed generations serve, the next group still goes back', () => {
+    const groups = [groupConfig(), groupConfig({ name: 'api', count: 2, rolling: { surge: 2, unavailable: 0 } })];
+    const w = runningWorld(groups);
+    w.current = makeConfig(groups, 2);
+    w.reload();
+    w.readyAll('web');
+    // api: one new worker ready (its old one retired), the other fails.
+    const apiNew = w.live('api').filter((x) => x.generation === 2);
+    w.ready(apiNew[0]!.id);
+    w.crash(apiNew[1]!.id);
+    // The rollback of api starts generation 1 workers; the first one fails too.
+    const back = w.live('api').filter((x) => x.generation === 1 && x.phase === 'starting');
+    expect(back.length).toBeGreaterThan(0);
+    const from = w.effects.length;
+    w.crash(back[0]!.id);
+    const reason = `worker ${back[0]!.id} exited with code 1 before it was ready`;
+    expect(logs(w, 'rollback failed: mixed generations serve', from)).toEqual([expect.objectContaining({ level: 'error', fields: expect.objectContaining({ reloadId: 1, workerId: back[0]!.id }) })]);
+    for (const b of back.slice(1)) expect(stopReasons(w, from)[b.id]).toBe('rollback failed');
+    w.autoReady = true;
+    w.readyAll();
+    w.advance(60_000);
+    const report = w.finished.get(1)!;
+    expect(report).toMatchObject({ state: 'failed', errorCode: -32009, rollback: { state: 'failed' } });
+    expect(report.error).toBe(`api: worker ${apiNew[1]!.id} exited with code 1 before it was ready; the rollback failed too (api: ${reason}): mixed generations serve`);
+    expect(report.groups.find((g) => g.name === 'api')!.rollback).toEqual({ state: 'failed', generation: 1, reason });
+    // web, rolled before api, was still rolled back.
+    expect(report.groups.find((g) => g.name === 'web')!.rollback).toMatchObject({ state: 'succeeded', generation: 1 });
+    expect(w.live('web').map((x) => x.generation)).toEqual([1]);
+    expect(w.live('api').map((x) => x.generation)).toContain(2);
+  });
+
+  it('a crash during the watch ends the watch of every group and rolls them back', () => {
+    const verify = { bakeMs: 0, maxErrorRate: null, minRequests: 20, watchMs: 60_000 };
+    const groups = [groupConfig({ verify }), groupConfig({ name: 'api', verify })];
+    const w = runningWorld([groupConfig(), groupConfig({ name: 'api' })]);
+    w.current = makeConfig(groups, 2);
+    w.autoReady = true;
+    w.reload();
+    w.advance(100);
+    expect(w.armed().filter((k) => k.startsWith('watch:'))).toEqual(['watch:1:api', 'watch:1:web']);
+    w.autoReady = false;
+    w.crash(w.live('api').find((x) => x.generation === 2)!.id);
+    expect(w.armed().filter((k) => k.startsWith('watch:'))).toEqual([]);
+    expect(w.state.reload!.rollback!.queue).toEqual(['api', 'web']);
+    w.autoReady = true;
+    w.readyAll();
+    w.advance(60_000);
+    expect(w.finished.get(1)).toMatchObject({ state: 'failed', rollback: { state: 'succeeded' } });
+    expect(w.live().map((x) => x.generation)).toEqual([1, 1]);
+  });
+});
+
+describe('more of the roll and its failure', () => {
+  it('a roll without verify.watch ends as the last old worker exits, with no watch and no timer left', () => {
+    const w = runningWorld([groupConfig({ count: 2 })]);
+    w.current = makeConfig([groupConfig({ count: 2 })], 2);
+    w.reload();
+    w.readyUntilSettled();
+    expect(w.finished.get(1)!.state).toBe('succeeded');
+    expect(steps(w, 'watch.started')).toEqual([]);
+    expect(w.armed().filter((k) => !k.startsWith('readyTimeout:'))).toEqual([]);
+  });
+
+  it('while a group is watched no worker is stopped or started', () => {
+    const verify = { bakeMs: 0, maxErrorRate: null, minRequests: 20, watchMs: 60_000 };
+    const w = runningWorld([groupConfig({ count: 2 }), groupConfig({ name: 'api' })]);
+    w.current = makeConfig([groupConfig({ count: 2, verify }), groupConfig({ name: 'api' })], 2);
+    w.autoReady = true;
+    w.reload();
+    w.advance(100);
+    const from = w.effects.length;
+    // Events during the watch move the reload on: nothing of the watched group is touched.
+    w.crash(w.live('api')[0]!.id);
+    w.advance(30_000);
+    expect(logs(w, 'stopping worker', from)).toEqual([]);
+    expect(w.effectsOf('spawn', from).map((s) => s.group)).toEqual(['api']);
+    w.advance(31_000);
+    expect(w.finished.get(1)!.state).toBe('succeeded');
+    expect(w.live('web').map((x) => x.generation)).toEqual([2, 2]);
+  });
+
+  it('a group this reload added but never started (an earlier group failed) is dropped', () => {
+    const w = runningWorld([groupConfig()]);
+    w.current = makeConfig([groupConfig(), groupConfig({ name: 'api' })], 2);
+    w.reload();
+    expect(w.state.groups.find((g) => g.name === 'api')).toMatchObject({ generation: 0, lastGeneration: 0, slots: [], history: [] });
+    w.crash(w.live('web').find((x) => x.generation === 2)!.id);
+    w.autoReady = true;
+    w.advance(60_000);
+    expect(w.finished.get(1)!.groups.find((g) => g.name === 'api')).toMatchObject({ state: 'pending', rollback: null });
+    expect(w.state.groups.map((g) => g.name)).toEqual(['web']);
+    expect(w.effectsOf('spawn').some((s) => s.group === 'api')).toBe(false);
+    // The next reload adds it again, as generation 1.
+    w.reload();
+    w.advance(100);
+    expect(w.finished.get(2)!.groups.find((g) => g.name === 'api')).toMatchObject({ state: 'rolled', generation: 1 });
+  });
+
+  it('a rolled group picks up its pending change: the reload that rolls it clears pending', () => {
+    const w = runningWorld([groupConfig(), groupConfig({ name: 'api' })]);
+    w.current = makeConfig([groupConfig(), groupConfig({ name: 'api', count: 2 })], 2);
+    w.autoReady = true;
+    w.reload(['web']);
+    w.advance(100);
+    expect(w.state.groups.find((g) => g.name === 'api')!.pending).not.toBeNull();
+    w.reload(['api']);
+    w.advance(100);
+    const api = w.state.groups.find((g) => g.name === 'api')!;
+    expect(api.pending).toBeNull();
+    expect(api.config.count).toBe(2);
+    expect(w.finished.get(2)).toMatchObject({ state: 'succeeded', groups: [{ name: 'api', generation: 2, done: 2, total: 2 }] });
+  });
+
+  it('a rollback on purpose returns to the existing generation: no new number, its history entry is reused', () => {
+    const w = runningWorld([groupConfig()]);
+    w.autoReady = true;
+    w.current = makeConfig([groupConfig()], 2);
+    w.reload();
+    w.advance(100);
+    const h1 = w.state.groups[0]!.history.find((h) => h.generation === 1)!;
+    w.send({ type: 'rollback.request', requestId: 80, targets: [{ group: 'web', generation: 1, spec: h1.spec }] });
+    w.advance(100);
+    expect(w.finished.get(2)).toMatchObject({ state: 'succeeded', trigger: 'rollback', groups: [{ name: 'web', state: 'rolled', generation: 1 }] });
+    const g = w.state.groups[0]!;
+    expect(g).toMatchObject({ generation: 1, lastGeneration: 2 });
+    expect(g.history.map((h) => h.generation).sort()).toEqual([1, 2]);
+    expect(w.live().map((x) => x.generation)).toEqual([1]);
+    w.current = makeConfig([groupConfig()], 3);
+    w.reload();
+    w.advance(100);
+    expect(w.finished.get(3)!.groups[0]!.generation).toBe(3);
+  });
+
+  it('a rollback restores the count a rolled group had; only the old generation spec is kept', () => {
+    const w = runningWorld([groupConfig({ count: 2 }), groupConfig({ name: 'api' })]);
+    w.current = makeConfig([groupConfig({ count: 1 }), groupConfig({ name: 'api' })], 2);
+    w.reload();
+    w.readyAll('web');
+    expect(w.state.reload!.order[0]!.state).toBe('rolled');
+    expect(w.live('web').map((x) => x.generation)).toEqual([2]);
+    w.crash(w.live('api').find((x) => x.generation === 2)!.id);
+    w.autoReady = true;
+    w.readyAll();
+    w.advance(60_000);
+    expect(w.finished.get(1)).toMatchObject({ state: 'failed', rollback: { state: 'succeeded' } });
+    const web = w.state.groups[0]!;
+    expect(web.config.count).toBe(2);
+    expect(web.slots.map((s) => s.generation)).toEqual([1, 1]);
+    expect(w.live('web').map((x) => [x.slot, x.generation]).sort()).toEqual([
+      [0, 1],
+      [1, 1],
+    ]);
+    expect(Object.keys(web.specs)).toEqual(['1']);
+  });
+
+  it('a rollback with a bake due is not held by the bake: every slot is refilled', () => {
+    const verify = { bakeMs: 10_000, maxErrorRate: null, minRequests: 20, watchMs: 0 };
+    const rolling = { surge: 0, unavailable: 1 };
+    const w = runningWorld([groupConfig({ count: 2, rolling })]);
+    w.current = makeConfig([groupConfig({ count: 2, rolling, verify })], 2);
+    w.reload();
+    // No room: an old worker was stopped to make room for the canary.
+    const canary = w.live().find((x) => x.generation === 2)!;
+    expect(w.live().filter((x) => x.generation === 1)).toHaveLength(1);
+    w.ready(canary.id);
+    expect(w.armed()).toContain('bake:1:web');
+    w.crash(canary.id);
+    expect(w.armed().filter((k) => k.startsWith('bake:'))).toEqual([]);
+    w.readyUntilSettled();
+    w.advance(1000);
+    const report = w.finished.get(1)!;
+    expect(report).toMatchObject({ state: 'failed', rollback: { state: 'succeeded' }, groups: [{ rollback: { state: 'succeeded', generation: 1 } }] });
+    expect(report.groups[0]!.verification.verdict).toBe('failed');
+    expect(w.readyWorkers().map((x) => x.generation)).toEqual([1, 1]);
+  });
+
+  it('the onFailure of the config being rolled to decides', () => {
+    const w = runningWorld([groupConfig({ count: 2, onFailure: 'rollback' })]);
+    w.current = makeConfig([groupConfig({ count: 2, onFailure: 'keep' })], 2);
+    w.reload();
+    const first = w.live().find((x) => x.generation === 2)!;
+    w.ready(first.id);
+    w.crash(w.live().find((x) => x.generation === 2 && x.phase === 'starting')!.id);
+    expect(w.finished.get(1)).toMatchObject({ state: 'failed', rollback: null });
+    expect(w.readyWorkers().map((x) => x.generation).sort()).toEqual([1, 2]);
+  });
+
+  it('onFailure: keep keeps a group this reload added once one of its workers got ready', () => {
+    const w = runningWorld([groupConfig()]);
+    w.current = makeConfig([groupConfig(), groupConfig({ name: 'api', count: 2, onFailure: 'keep' })], 2);
+    w.reload();
+    w.readyAll('web');
+    const [a, b] = w.live('api');
+    w.ready(a!.id);
+    w.crash(b!.id);
+    expect(w.finished.get(1)!.groups.find((g) => g.name === 'api')).toMatchObject({ state: 'failed', done: 1 });
+    w.advance(60_000);
+    const api = w.state.groups.find((g) => g.name === 'api')!;
+    expect(api.removing).toBe(false);
+    expect(w.readyWorkers('api').map((x) => x.id)).toContain(a!.id);
+  });
+
+  it('a rollback that fails stops the other workers it was starting, names the first failure, and the next group still goes back', () => {
+    const roll = { surge: 2, unavailable: 0 };
+    const groups = [groupConfig({ name: 'jobs' }), groupConfig({ name: 'api', count: 2, rolling: roll }), groupConfig()];
+    const w = runningWorld(groups);
+    w.current = makeConfig(groups, 2);
+    w.reload();
+    w.readyAll('jobs');
+    w.readyAll('api');
+    expect(w.state.reload!.order.map((e) => e.state)).toEqual(['rolled', 'rolled', 'rolling']);
+    const webNew = w.live('web').find((x) => x.generation === 2)!;
+    w.crash(webNew.id);
+    // web had nothing to roll back; api's rollback starts two workers of generation 1.
+    const back = w.live('api').filter((x) => x.generation === 1);
+    expect(back.map((x) => x.phase)).toEqual(['starting', 'starting']);
+    const from = w.effects.length;
+    w.crash(back[0]!.id);
+    const reason = `worker ${back[0]!.id} exited with code 1 before it was ready`;
+    expect(stopReasons(w, from)[back[1]!.id]).toBe('rollback failed');
+    expect(logs(w, 'rollback failed: mixed generations serve', from)).toEqual([
+      expect.objectContaining({ level: 'error', fields: expect.objectContaining({ reloadId: 1, group: 'api', workerId: back[0]!.id }) }),
+    ]);
+    // jobs is rolled back next; its first worker fails as well: the report names the first failure.
+    const jobsBack = w.live('jobs').find((x) => x.generation === 1 && x.phase === 'starting')!;
+    w.crash(jobsBack.id);
+    w.autoReady = true;
+    w.readyAll();
+    w.advance(60_000);
+    const report = w.finished.get(1)!;
+    expect(report).toMatchObject({ state: 'failed', errorCode: -32009, rollback: { state: 'failed' } });
+    expect(report.error).toBe(`web: worker ${webNew.id} exited with code 1 before it was ready; the rollback failed too (api: ${reason}): mixed generations serve`);
+    expect(report.groups.map((g) => [g.name, g.rollback?.state])).toEqual([
+      ['jobs', 'failed'],
+      ['api', 'failed'],
+      ['web', 'succeeded'],
+    ]);
+    expect(report.groups.find((g) => g.name === 'api')!.rollback).toEqual({ state: 'failed', generation: 1, reason });
+    expect(w.live('api').every((x) => x.generation === 2)).toBe(true);
+  });
+});
