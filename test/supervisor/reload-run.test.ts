@@ -7,6 +7,7 @@
  * important part: the group, the generation, the reason.
  */
 import { describe, expect, it } from 'vitest';
+import { currentReport } from '../../src/supervisor/reports.js';
 import type { Effect } from '../../src/supervisor/types.js';
 import { World, groupConfig, makeConfig, runningWorld } from './harness.js';
 
@@ -219,7 +220,7 @@ describe('what a loaded config selects', () => {
     w.reload();
     expect(w.state.reload!.removed).toEqual(['api']);
     expect(logs(w, 'group removed from the config: it is drained once the reload succeeds', from)).toEqual([
-      expect.objectContaining({ fields: { group: 'api' } }),
+      expect.objectContaining({ level: 'info', fields: { group: 'api' } }),
     ]);
     // Not drained before the reload succeeded.
     expect(w.live('api')).toHaveLength(1);
@@ -269,16 +270,16 @@ describe('the roll of a group', () => {
     expect(w.live('web').map((x) => x.generation)).toEqual([1, 2]);
     expect(w.live('api').map((x) => x.generation)).toEqual([1]);
     expect(w.state.reload!.order.map((e) => e.state)).toEqual(['rolling', 'pending']);
-    expect(logs(w, 'rolling group', from).map((l) => l.fields)).toEqual([{ reloadId: 1, group: 'web', generation: 2, count: 1 }]);
+    expect(logs(w, 'rolling group', from).map((l) => [l.level, l.fields])).toEqual([['info', { reloadId: 1, group: 'web', generation: 2, count: 1 }]]);
     expect(steps(w, 'group.started')).toEqual([expect.objectContaining({ group: 'web', message: 'web: rolling to generation 2', generation: 2 })]);
     w.readyAll('web');
     expect(steps(w, 'group.rolled').map((s) => s.message)).toEqual(['web: 1/1 workers replaced']);
-    expect(logs(w, 'group rolled', from).map((l) => l.fields)).toEqual([{ reloadId: 1, group: 'web', generation: 2 }]);
+    expect(logs(w, 'group rolled', from).map((l) => [l.level, l.fields])).toEqual([['info', { reloadId: 1, group: 'web', generation: 2 }]]);
     expect(w.state.reload!.order.map((e) => e.state)).toEqual(['rolled', 'rolling']);
     expect(steps(w, 'group.started').map((s) => s.message)).toEqual(['web: rolling to generation 2', 'api: rolling to generation 2']);
     w.readyAll('api');
     w.advance(100);
-    expect(w.finished.get(1)).toMatchObject({ state: 'succeeded', done: 2, total: 2 });
+    expect(w.finished.get(1)).toMatchObject({ state: 'succeeded', done: 2, total: 2, error: null, errorCode: null, failure: null, rollback: null });
   });
 
   it('each old worker it retires is announced as draining with its id and pid', () => {
@@ -460,7 +461,12 @@ describe('a failed reload', () => {
       { reloadId: 1, group: 'api', from: 2, to: 1 },
       { reloadId: 1, group: 'web', from: 2, to: 1 },
     ]);
-    expect(logs(w, 'group rolled back', from).map((l) => l.fields.group)).toEqual(['jobs', 'api', 'web']);
+    expect(logs(w, 'group rolled back', from).map((l) => [l.level, l.fields])).toEqual([
+      ['info', { reloadId: 1, group: 'jobs', generation: 1 }],
+      ['info', { reloadId: 1, group: 'api', generation: 1 }],
+      ['info', { reloadId: 1, group: 'web', generation: 1 }],
+    ]);
+    expect(logs(w, 'rolling back group', from).every((l) => l.level === 'info')).toBe(true);
     expect(w.readyWorkers().map((x) => x.generation)).toEqual([1, 1, 1]);
     expect(w.state.groups.map((g) => [g.generation, g.config.count, g.rollTarget])).toEqual([
       [1, 1, null],
@@ -784,5 +790,63 @@ describe('more of the roll and its failure', () => {
     ]);
     expect(report.groups.find((g) => g.name === 'api')!.rollback).toEqual({ state: 'failed', generation: 1, reason });
     expect(w.live('api').every((x) => x.generation === 2)).toBe(true);
+  });
+
+  it('a rolled group whose new worker crashed waits in backoff; its rollback refills the slot at once, without the backoff timer', () => {
+    const groups = [groupConfig({ restartDelayMs: 10_000 }), groupConfig({ name: 'api' })];
+    const w = runningWorld(groups);
+    w.current = makeConfig(groups, 2);
+    w.reload();
+    w.readyAll('web');
+    w.crash(w.live('web').find((x) => x.generation === 2)!.id);
+    expect(w.armed()).toContain('backoff:web:0');
+    expect(w.live('web')).toHaveLength(0);
+    w.crash(w.live('api').find((x) => x.generation === 2)!.id);
+    expect(w.armed()).not.toContain('backoff:web:0');
+    expect(w.state.groups[0]!.slots[0]).toMatchObject({ generation: 1, backoffUntil: null });
+    expect(w.live('web').map((x) => x.generation)).toEqual([1]);
+    w.autoReady = true;
+    w.readyAll();
+    w.advance(30_000);
+    expect(w.finished.get(1)).toMatchObject({ state: 'failed', rollback: { state: 'succeeded' } });
+    expect(w.live('web').map((x) => x.generation)).toEqual([1]);
+    expect(w.effectsOf('spawn').filter((x) => x.group === 'web' && x.generation === 1)).toHaveLength(2);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('in place with an old worker still draining: only the surplus new workers stop, one per worker beyond the count', () => {
+    const w = new World(makeConfig([groupConfig({ count: 2 })]), { start: false });
+    w.behave = (s) => (s.generation === 1 ? { drainMs: 60_000 } : {});
+    w.send({ type: 'start' });
+    w.readyUntilSettled();
+    w.current = makeConfig([groupConfig({ count: 3 })], 1);
+    w.reload();
+    const [inSlot2, inSlot0] = w.live().filter((x) => x.generation === 2);
+    expect([inSlot2!.slot, inSlot0!.slot]).toEqual([2, 0]);
+    w.ready(inSlot2!.id);
+    w.ready(inSlot0!.id);
+    // The old worker of slot 0 drains; slot 1 gets its new worker, which fails.
+    const inSlot1 = w.live().find((x) => x.generation === 2 && x.slot === 1)!;
+    const from = w.effects.length;
+    w.crash(inSlot1.id);
+    expect(Object.entries(stopReasons(w, from))).toEqual([[String(inSlot2!.id), 'rollback: surplus worker of the failed generation']]);
+    expect(w.live().map((x) => [x.slot, x.generation]).sort()).toEqual([
+      [0, 2],
+      [1, 1],
+    ]);
+  });
+
+  it('while a group rolls back, the current report shows its rollback running', () => {
+    const w = runningWorld([groupConfig({ count: 2 })]);
+    w.current = makeConfig([groupConfig({ count: 2 })], 2);
+    w.reload();
+    w.readyAll();
+    w.crash(w.live().find((x) => x.generation === 2 && x.phase === 'starting')!.id);
+    const during = currentReport(w.state, w.now);
+    expect(during.groups[0]!.rollback).toEqual({ state: 'running', generation: 1 });
+    expect(during.rollback).toMatchObject({ state: 'running', durationMs: null });
+    w.readyUntilSettled();
+    w.advance(1000);
+    expect(w.finished.get(1)).toMatchObject({ rollback: { state: 'succeeded' }, groups: [{ rollback: { state: 'succeeded', generation: 1 } }] });
   });
 });
