@@ -397,7 +397,9 @@ describe('a failed reload', () => {
     expect(report.error).toBe(`web: worker ${fresh[1]!.id} exited with code 1 before it was ready`);
     expect(report.failure).toMatchObject({ group: 'web', workerId: fresh[1]!.id, slot: 3 });
     expect(steps(w, 'worker.failed')).toEqual([expect.objectContaining({ group: 'web', message: `worker ${fresh[1]!.id} exited with code 1 before it was ready` })]);
-    expect(logs(w, 'reload failed: old workers keep serving, ready new ones stay (onFailure: keep)', from)).toHaveLength(1);
+    expect(logs(w, 'reload failed: old workers keep serving, ready new ones stay (onFailure: keep)', from)).toEqual([
+      expect.objectContaining({ level: 'error', fields: expect.objectContaining({ reloadId: 1, group: 'web', workerId: fresh[1]!.id }) }),
+    ]);
     // The settings of the failed config do not take effect.
     expect(w.state.groups[0]!.config.count).toBe(2);
     for (const s of starting) if (s.id !== fresh[1]!.id) expect(stopReasons(w, from)[s.id]).toBe('reload failed');
@@ -433,6 +435,7 @@ describe('a failed reload', () => {
     const started = steps(w, 'rollback.started');
     expect(started[0]).toMatchObject({ group: null, message: `reload failed (jobs: ${reason}); rolling back jobs, api, web` });
     // The log line names every group to roll back, the failing one too (not the queue as it is later).
+    expect(logs(w, 'reload failed: rolling back', from)[0]!.level).toBe('error');
     expect(logs(w, 'reload failed: rolling back', from)[0]!.fields).toMatchObject({ reloadId: 1, groups: ['jobs', 'api', 'web'], workerId: failing.id });
     w.autoReady = true;
     w.readyAll();
@@ -848,5 +851,97 @@ describe('more of the roll and its failure', () => {
     w.readyUntilSettled();
     w.advance(1000);
     expect(w.finished.get(1)).toMatchObject({ rollback: { state: 'succeeded' }, groups: [{ rollback: { state: 'succeeded', generation: 1 } }] });
+  });
+
+  it('a failed reload leaves the timers of draining workers alone: an old worker that ignores the stop signal is still killed', () => {
+    const w = new World(makeConfig([groupConfig({ count: 2, stopTimeoutMs: 5000 })]), { start: false });
+    w.behave = (s) => (s.generation === 1 ? { ignoreStop: true } : {});
+    w.send({ type: 'start' });
+    w.readyUntilSettled();
+    w.current = makeConfig([groupConfig({ count: 2, stopTimeoutMs: 5000 })], 2);
+    w.reload();
+    w.readyAll();
+    const retired = w.workers().find((x) => x.phase === 'stopping')!;
+    expect(w.armed()).toContain(`kill:${retired.id}`);
+    w.crash(w.live().find((x) => x.generation === 2 && x.phase === 'starting')!.id);
+    expect(w.armed()).toContain(`kill:${retired.id}`);
+    w.autoReady = true;
+    w.readyAll();
+    w.advance(6000);
+    expect(w.proc(retired.id).signals).toEqual(['SIGTERM', 'SIGKILL']);
+    w.advance(60_000);
+    expect(w.finished.get(1)).toMatchObject({ state: 'failed', rollback: { state: 'succeeded' } });
+  });
+
+  it('a new worker failing after the bake passed leaves the verdict passed; a canary that never got ready is not judged failed', () => {
+    const verify = { bakeMs: 5000, maxErrorRate: null, minRequests: 20, watchMs: 0 };
+    const w = runningWorld([groupConfig({ count: 2 })]);
+    w.current = makeConfig([groupConfig({ count: 2, verify })], 2);
+    w.reload();
+    w.readyAll();
+    w.advance(5000);
+    expect(w.state.reload!.order[0]!.verification!.baked).toBe(true);
+    w.crash(w.live().find((x) => x.generation === 2 && x.phase === 'starting')!.id);
+    w.autoReady = true;
+    w.readyAll();
+    w.advance(60_000);
+    expect(w.finished.get(1)!.groups[0]!.verification.verdict).toBe('passed');
+
+    w.autoReady = false;
+    w.current = makeConfig([groupConfig({ count: 2, verify })], 3);
+    w.reload();
+    w.crash(w.live().find((x) => x.generation === 3)!.id);
+    w.autoReady = true;
+    w.readyAll();
+    w.advance(60_000);
+    const second = w.finished.get(2)!;
+    expect(second.state).toBe('failed');
+    expect(second.groups[0]!.verification.canary.workerId).toBeNull();
+    expect(second.groups[0]!.verification.verdict).not.toBe('failed');
+  });
+
+  it('a failing rollback stops only the workers it was still starting: one already ready stays', () => {
+    const roll = { surge: 2, unavailable: 0 };
+    const groups = [groupConfig({ name: 'api', count: 2, rolling: roll }), groupConfig()];
+    const w = runningWorld(groups);
+    w.current = makeConfig(groups, 2);
+    w.reload();
+    w.readyAll('api');
+    w.crash(w.live('web').find((x) => x.generation === 2)!.id);
+    const back = w.live('api').filter((x) => x.generation === 1);
+    expect(back).toHaveLength(2);
+    w.ready(back[0]!.id);
+    w.crash(back[1]!.id);
+    expect(w.live('api').map((x) => x.id)).toContain(back[0]!.id);
+    expect(w.workers('api').find((x) => x.id === back[0]!.id)!.phase).toBe('ready');
+  });
+
+  it('the bake of a later group waits for its own canary, not for the new workers of a group rolled before it', () => {
+    const verify = { bakeMs: 5000, maxErrorRate: null, minRequests: 20, watchMs: 0 };
+    const w = runningWorld([groupConfig(), groupConfig({ name: 'api' })]);
+    w.current = makeConfig([groupConfig(), groupConfig({ name: 'api', verify })], 2);
+    w.reload();
+    w.readyAll('web');
+    expect(w.live('api').map((x) => x.generation)).toEqual([1, 2]);
+    w.readyAll('api');
+    expect(w.state.reload!.order[1]!.state).toBe('verifying');
+    w.advance(5000);
+    w.advance(100);
+    expect(w.finished.get(1)).toMatchObject({ state: 'succeeded', groups: [{ name: 'web', generation: 2 }, { name: 'api', generation: 2 }] });
+  });
+
+  it('a failed reload stops only the starting workers of the new generation: an old worker restarting stays', () => {
+    const w = runningWorld([groupConfig({ count: 2, restartDelayMs: 100 })]);
+    w.crash(w.live()[1]!.id);
+    w.advance(100);
+    const restarting = w.live().find((x) => x.phase === 'starting')!;
+    expect(restarting.generation).toBe(1);
+    w.current = makeConfig([groupConfig({ count: 2, restartDelayMs: 100 })], 2);
+    w.reload();
+    const fresh = w.live().find((x) => x.generation === 2)!;
+    const from = w.effects.length;
+    w.crash(fresh.id);
+    expect(stopReasons(w, from)[restarting.id]).toBeUndefined();
+    expect(w.live().map((x) => x.id)).toContain(restarting.id);
   });
 });
