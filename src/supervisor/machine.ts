@@ -940,7 +940,7 @@ class Stepper {
     const queue = [g.name, ...others.map((e) => e.name)];
     r.phase = 'rollingBack';
     r.rollback = { startedAt: this.now, queue, current: null, error, failure, failed: null };
-    this.log('error', 'reload failed: rolling back', { reloadId: r.id, groups: queue, ...failure });
+    this.log('error', 'reload failed: rolling back', { reloadId: r.id, groups: [...queue], ...failure });
     this.progress('rollback.started', null, null, `reload failed (${error.split('\n')[0]}); rolling back ${queue.join(', ')}`);
   }
 
