@@ -45,3 +45,20 @@ describe('the verification a canary starts from', () => {
     expect(w.finished.get(1)!.groups[0]!.verification).toMatchObject({ verdict: 'insufficient-data', canary: { requests: 0, errors: 0 } });
   });
 });
+
+describe('old workers after a failed reload', () => {
+  it('an old worker still draining when a reload fails is no longer retired by it', () => {
+    const w = runningWorld([groupConfig({ count: 2, onFailure: 'keep' })]);
+    for (const x of w.live()) w.proc(x.id).behavior.drainMs = 10_000;
+    w.current = makeConfig([groupConfig({ count: 2, onFailure: 'keep' })], 2);
+    w.reload();
+    w.ready(w.live().find((x) => x.generation === 2)!.id);
+    const draining = w.workers().find((x) => x.generation === 1 && x.phase === 'stopping')!;
+    expect(draining.retiredBy).toBe(1);
+    w.crash(w.live().find((x) => x.generation === 2 && x.phase === 'starting')!.id);
+    expect(w.finished.get(1)!.state).toBe('failed');
+    expect(w.workers().find((x) => x.id === draining.id)).toMatchObject({ phase: 'stopping', retiredBy: null });
+    w.advance(10_000);
+    expect(w.workers().some((x) => x.id === draining.id)).toBe(false);
+  });
+});
