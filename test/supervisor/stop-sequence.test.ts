@@ -186,6 +186,26 @@ describe('reloads when smoothd stops', () => {
     expect(logs(w, 'every worker has exited', from)[0]!.fields).toEqual({ exitCode: 71 });
   });
 
+  it('smoothctl stop during the stop of a failed start is answered and keeps exit code 71', () => {
+    const w = new World(makeConfig([groupConfig({ count: 2, stopTimeoutMs: 5_000 })]), { start: false });
+    w.behave = (s) => (s.slot === 1 ? { crashAfterMs: 10 } : { ignoreStop: true });
+    w.send({ type: 'start' });
+    const first = w.live().find((x) => x.slot === 0)!;
+    w.ready(first.id);
+    w.advance(10);
+    expect(w.state.daemon).toBe('stopping');
+    const from = w.effects.length;
+    w.stop(false, 900);
+    expect(w.replyTo(900)).toEqual({ type: 'reply.ok', requestId: 900 });
+    // The worker still draining keeps its reason; nothing is stopped twice.
+    expect(logs(w, 'stopping worker', from)).toEqual([]);
+    expect(w.effectsOf('signal', from)).toEqual([]);
+    w.advance(5_000); // its kill timer
+    expect(w.state.exited).toBe(true);
+    expect(w.exitCode).toBe(71);
+    expect(logs(w, 'every worker has exited', from)[0]!.fields).toEqual({ exitCode: 71 });
+  });
+
   it('a second failure during a failed start keeps the first failure', () => {
     const w = new World(makeConfig([groupConfig({ count: 2 })]), { start: false });
     w.behave = () => ({ crashAfterMs: 10 });
