@@ -7,11 +7,11 @@
 // Prints where each snapshot went; compare two with bench/heap-diff.mjs. Every
 // process it starts is ended by pid (bench/procs.js).
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installCleanup, startSmoothdReady, stopSmoothd } from './procs.js';
+import { rpc as rpcCall } from './rpc.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let at = [100, 400];
@@ -33,28 +33,7 @@ installCleanup();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-heap-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function rpc(socket, method, params, timeoutMs = 120_000) {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(socket);
-    let buf = '';
-    const timer = setTimeout(() => (c.destroy(), reject(new Error(`${method}: no answer within ${timeoutMs} ms`))), timeoutMs);
-    c.setEncoding('utf8');
-    c.on('connect', () => c.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method, params })}\n`));
-    c.on('data', (s) => {
-      buf += s;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const m = JSON.parse(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        if (m.id !== 1) continue;
-        clearTimeout(timer);
-        c.destroy();
-        return m.error ? reject(new Error(`${method}: ${m.error.message}`)) : resolve(m.result);
-      }
-    });
-    c.on('error', (e) => (clearTimeout(timer), reject(e)));
-  });
-}
+const rpc = (socket, method, params) => rpcCall(socket, method, params, 120_000);
 
 const config = {
   groups: {

@@ -21,6 +21,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { startSmoothdReady, stopSmoothd } from './procs.js';
 import { cpuTicks, percentile, procKb, sortedCopy } from './stats.js';
+import { rpc } from './rpc.js';
 
 export const MEMORY_WORKERS = 16;
 export const MEMORY_FLAT_MB = 2;
@@ -44,31 +45,6 @@ function memSample(pid) {
   return { rssKb: r.Rss, pssKb: r.Pss, privateKb: r.Private_Clean + r.Private_Dirty };
 }
 
-/** One JSON-RPC call on a fresh control connection; resolves with the answer (notifications skipped). */
-function rpc(socket, method, params, timeoutMs = 60_000) {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(socket);
-    let buf = '';
-    const timer = setTimeout(() => (c.destroy(), reject(new Error(`${method}: no answer within ${timeoutMs} ms`))), timeoutMs);
-    c.setEncoding('utf8');
-    c.on('connect', () => c.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method, params })}\n`));
-    c.on('data', (s) => {
-      buf += s;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const m = JSON.parse(line);
-        if (m.id !== 1) continue; // a reload.progress notification
-        clearTimeout(timer);
-        c.destroy();
-        if (m.error) return reject(new Error(`${method}: ${m.error.message}`));
-        return resolve(m.result);
-      }
-    });
-    c.on('error', (e) => (clearTimeout(timer), reject(e)));
-  });
-}
 
 function scrape(port) {
   return new Promise((resolve, reject) => {

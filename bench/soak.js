@@ -31,10 +31,10 @@ import { spawn } from 'node:child_process';
 import WebSocket from 'ws';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rpc as rpcCall } from './rpc.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const minutes = Number(process.argv[2] ?? 10);
@@ -128,34 +128,7 @@ async function heapAfterGc() {
 }
 const exited = new Promise((resolve) => daemon.once('exit', (code, signal) => resolve({ code, signal })));
 
-function rpc(method, params = {}, timeoutMs = 60_000) {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(socket);
-    const timer = setTimeout(() => {
-      c.destroy();
-      reject(new Error(`rpc ${method}: no reply within ${timeoutMs} ms`));
-    }, timeoutMs);
-    let buf = '';
-    c.on('data', (b) => {
-      buf += b.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        if (msg.id === undefined) continue;
-        clearTimeout(timer);
-        c.end();
-        if (msg.error) reject(new Error(`rpc ${method}: ${msg.error.message}`));
-        else resolve(msg.result);
-      }
-    });
-    c.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    c.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method, params })}\n`);
-  });
-}
+const rpc = (method, params = {}, timeoutMs = 60_000) => rpcCall(socket, method, params, timeoutMs);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function waitFor(what, fn, ms = 30_000) {
