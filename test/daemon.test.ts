@@ -3,19 +3,19 @@
  * platform: on Windows a reload (and a restart) is refused with -32002 and a
  * message that says "Windows", while status and stop keep working.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadCheckedConfig } from '../src/config/load.js';
 import { ERROR_CODES, RpcError } from '../src/control/errors.js';
-import { controlHandlers, reloadLoader, resolveSpecs } from '../src/daemon.js';
+import { controlHandlers } from '../src/daemon.js';
 import { Runtime } from '../src/runtime/runtime.js';
-import { SocketTable } from '../src/runtime/sockets.js';
+import { startRuntime } from './runtime/start-runtime.js';
 
 const WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/ctl-worker.mjs');
+
+const runtimeOn = (platform: string): Promise<Runtime> =>
+  startRuntime(`groups:\n  web:\n    command: [node, ${WORKER}]\n    ready: ipc\n`, cleanup, { platform });
 
 const ctx = () => ({ notify: () => undefined, signal: new AbortController().signal });
 
@@ -25,41 +25,6 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function runtimeOn(platform: string): Promise<Runtime> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-win-'));
-  cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'smoothd.yaml');
-  fs.writeFileSync(file, `groups:\n  web:\n    command: [node, ${WORKER}]\n    ready: ipc\n`);
-  const config = await loadCheckedConfig(file);
-  const specs = await resolveSpecs(config);
-  const runtime = new Runtime({
-    config,
-    specs,
-    sockets: new SocketTable(),
-    loadConfig: reloadLoader(file, null),
-    logger: pino({ level: 'silent' }),
-    version: '0.0.0-test',
-    setpriv: null,
-    platform,
-  });
-  cleanup.push(async () => {
-    // Whatever happened, leave no worker behind (by pid).
-    for (const g of runtime.status().groups) {
-      for (const w of g.workers) {
-        if (w.pid !== null) {
-          try {
-            process.kill(w.pid, 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }
-      }
-    }
-  });
-  runtime.start();
-  await runtime.ready;
-  return runtime;
-}
 
 async function refusal(p: Promise<unknown>): Promise<RpcError> {
   const err = await p.then(

@@ -4,18 +4,13 @@
  * workers, every worker is re-read within a sweep, and a real worker's growth
  * shows in status after the sampler's period.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadCheckedConfig } from '../../src/config/load.js';
-import { reloadLoader, resolveSpecs } from '../../src/daemon.js';
 import { IsoCache } from '../../src/runtime/iso-cache.js';
 import { RssSampler, type SamplerTimers } from '../../src/runtime/rss-sampler.js';
-import { Runtime, type RuntimeOptions } from '../../src/runtime/runtime.js';
-import { SocketTable } from '../../src/runtime/sockets.js';
+import type { Runtime } from '../../src/runtime/runtime.js';
+import { startRuntime } from './start-runtime.js';
 
 const GROW = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/grow-worker.mjs');
 
@@ -149,37 +144,6 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function startRuntime(yaml: string, extra: Partial<RuntimeOptions>): Promise<Runtime> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-rss-'));
-  cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'smoothd.yaml');
-  fs.writeFileSync(file, yaml);
-  const config = await loadCheckedConfig(file);
-  const specs = await resolveSpecs(config);
-  const runtime = new Runtime({
-    config,
-    specs,
-    sockets: new SocketTable(),
-    loadConfig: reloadLoader(file, null),
-    logger: pino({ level: 'silent' }),
-    version: '0.0.0-test',
-    setpriv: null,
-    ...extra,
-  });
-  cleanup.push(async () => {
-    const pids = runtime.status().groups.flatMap((g) => g.workers.map((w) => w.pid).filter((p): p is number => p !== null));
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-  });
-  runtime.start();
-  await runtime.ready;
-  return runtime;
-}
 
 function workers(runtime: Runtime): Array<{ pid: number | null; rssBytes: number | null }> {
   return runtime.status().groups.flatMap((g) => g.workers);
@@ -188,7 +152,7 @@ function workers(runtime: Runtime): Array<{ pid: number | null; rssBytes: number
 describe('status and the RSS sampler (real workers)', () => {
   it('status does not read /proc: 100 status requests make no read; rssBytes shows the sampled value', async () => {
     const r = countingReader();
-    const runtime = await startRuntime(`groups:\n  s:\n    command: [sleep, infinity]\n    count: 3\n    ready: 50ms\n`, {
+    const runtime = await startRuntime(`groups:\n  s:\n    command: [sleep, infinity]\n    count: 3\n    ready: 50ms\n`, cleanup, {
       readRss: r.read,
       rssSampling: { sweepMs: 3_600_000, minTickMs: 3_600_000 }, // no background tick during the test
     });
@@ -202,7 +166,7 @@ describe('status and the RSS sampler (real workers)', () => {
   });
 
   it('a worker that grows by 64 MiB shows it in rssBytes after the sampler period (default settings, /proc)', async () => {
-    const runtime = await startRuntime(`groups:\n  g:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(GROW)}]\n    ready: ipc\n`, {});
+    const runtime = await startRuntime(`groups:\n  g:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(GROW)}]\n    ready: ipc\n`, cleanup, {});
     const [w] = workers(runtime);
     expect(w!.pid).not.toBeNull();
     const start = await waitFor('a first rssBytes above 1 MiB', () => {
