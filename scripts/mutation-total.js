@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// node scripts/mutation-total.js REPORT.json... : the mutation score per file and in
-// total over Stryker JSON reports of disjoint parts (e.g. machine.ts scored in line
+// node scripts/mutation-total.js [--survivors] REPORT.json... : the mutation score per
+// file and in total over Stryker JSON reports of disjoint parts (e.g. machine.ts scored in line
 // ranges by separate runs). Counts the way Stryker does: detected = Killed + Timeout,
 // undetected = Survived + NoCoverage; CompileError, RuntimeError and Ignored are not
 // valid mutants. A mutant in two reports (same file, mutator, place, replacement)
@@ -8,9 +8,13 @@
 // source: a mutant of an older version of a file would count as well.
 import { readFileSync } from 'node:fs';
 
-const reports = process.argv.slice(2);
+// With --survivors it prints, after the scores, every mutant no test detected
+// (file:line:column, mutator, replacement, and the source line) as a Markdown table.
+const args = process.argv.slice(2);
+const listSurvivors = args.includes('--survivors');
+const reports = args.filter((a) => a !== '--survivors');
 if (reports.length === 0) {
-  console.error('usage: node scripts/mutation-total.js REPORT.json... (Stryker JSON reports, e.g. reports/mutation/mutation.json)');
+  console.error('usage: node scripts/mutation-total.js [--survivors] REPORT.json... (Stryker JSON reports, e.g. reports/mutation/mutation.json)');
   process.exit(64);
 }
 const byKey = new Map();
@@ -25,7 +29,8 @@ for (const file of reports) {
   for (const [name, f] of Object.entries(report.files ?? {})) {
     for (const m of f.mutants) {
       const { start: a, end: b } = m.location;
-      byKey.set(`${name}\0${m.mutatorName}\0${a.line}:${a.column}-${b.line}:${b.column}\0${m.replacement ?? ''}`, { name, status: m.status });
+      const line = (f.source ?? '').split('\n')[a.line - 1] ?? '';
+      byKey.set(`${name}\0${m.mutatorName}\0${a.line}:${a.column}-${b.line}:${b.column}\0${m.replacement ?? ''}`, { name, status: m.status, at: `${a.line}:${a.column}`, mutator: m.mutatorName, replacement: m.replacement ?? '', line });
     }
   }
 }
@@ -50,3 +55,11 @@ for (const [name, c] of rows) {
   console.log(`${pct(c).padStart(7)}  ${String(c.detected + c.undetected).padStart(5)} mutants  ${String(c.survived).padStart(4)} survived  ${String(c.noCoverage).padStart(3)} no coverage  ${name}`);
 }
 console.log(`${pct(total).padStart(7)}  ${String(total.detected + total.undetected).padStart(5)} mutants  ${String(total.survived).padStart(4)} survived  ${String(total.noCoverage).padStart(3)} no coverage  total`);
+
+if (listSurvivors) {
+  const cell = (t) => t.replace(/\|/g, '\\|').replace(/\s+/g, ' ').trim().slice(0, 120);
+  console.log('\n| where | status | mutator | replacement | source line |\n|---|---|---|---|---|');
+  const left = [...byKey.values()].filter((m) => UNDETECTED.has(m.status));
+  left.sort((a, b) => a.name.localeCompare(b.name) || parseInt(a.at, 10) - parseInt(b.at, 10));
+  for (const m of left) console.log(`| ${m.name}:${m.at} | ${m.status} | ${m.mutator} | \`${cell(m.replacement)}\` | \`${cell(m.line)}\` |`);
+}
