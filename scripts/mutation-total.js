@@ -4,8 +4,9 @@
 // ranges by separate runs). Counts the way Stryker does: detected = Killed + Timeout,
 // undetected = Survived + NoCoverage; CompileError, RuntimeError and Ignored are not
 // valid mutants. A mutant in two reports (same file, mutator, place, replacement)
-// counts once, with the result of the report given last. Give reports of the same
-// source: a mutant of an older version of a file would count as well.
+// counts once, with the result of the report given last. Only mutants scored on the
+// file as it is on disk now count: an incremental report also carries results of
+// other files from older runs, and those are left out (and said so).
 import { readFileSync } from 'node:fs';
 
 // With --survivors it prints, after the scores, every mutant no test detected
@@ -27,6 +28,16 @@ for (const file of reports) {
     process.exit(66);
   }
   for (const [name, f] of Object.entries(report.files ?? {})) {
+    let now = null;
+    try {
+      now = readFileSync(name, 'utf8');
+    } catch {
+      // not under this folder: counted as reported
+    }
+    if (now !== null && f.source !== undefined && f.source !== now) {
+      console.log(`(left out: ${f.mutants.length} mutants of ${name} in ${file}, scored on another version of it)`);
+      continue;
+    }
     for (const m of f.mutants) {
       const { start: a, end: b } = m.location;
       const line = (f.source ?? '').split('\n')[a.line - 1] ?? '';
