@@ -10,14 +10,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadCheckedConfig } from '../../src/config/load.js';
 import { callRpc, RpcCallError } from '../../src/control/client.js';
 import { ERROR_CODES } from '../../src/control/errors.js';
 import { startControlServer } from '../../src/control/server.js';
-import { controlHandlers, reloadLoader, resolveSpecs } from '../../src/daemon.js';
-import { Runtime } from '../../src/runtime/runtime.js';
-import { SocketTable } from '../../src/runtime/sockets.js';
+import { controlHandlers } from '../../src/daemon.js';
 import { step } from '../../src/supervisor/machine.js';
+import { startRuntime } from './start-runtime.js';
 
 const WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/ctl-worker.mjs');
 
@@ -29,12 +27,6 @@ afterEach(async () => {
 
 describe('Runtime.dispatch when the machine throws', () => {
   it('answers the request INTERNAL, keeps the state, and serves the next requests', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-dispatch-'));
-    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const file = path.join(dir, 'smoothd.yaml');
-    fs.writeFileSync(file, `groups:\n  web:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(WORKER)}]\n    ready: ipc\n    stopTimeout: 2s\n`);
-    const config = await loadCheckedConfig(file);
-    const specs = await resolveSpecs(config);
     let failures = 1;
     const failingStep: typeof step = (state, event, now) => {
       if (event.type === 'reload.request' && failures > 0) {
@@ -44,30 +36,10 @@ describe('Runtime.dispatch when the machine throws', () => {
       return step(state, event, now);
     };
     const log = pino({ level: 'silent' });
-    const runtime = new Runtime({
-      config,
-      specs,
-      sockets: new SocketTable(),
-      loadConfig: reloadLoader(file, null),
-      logger: log,
-      version: '0.0.0-test',
-      setpriv: null,
-      step: failingStep,
-    });
-    cleanup.push(() => {
-      for (const g of runtime.status().groups) {
-        for (const w of g.workers) {
-          if (w.pid === null) continue;
-          try {
-            process.kill(w.pid, 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }
-      }
-    });
-    runtime.start();
-    await runtime.ready;
+    const yaml = `groups:\n  web:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(WORKER)}]\n    ready: ipc\n    stopTimeout: 2s\n`;
+    const runtime = await startRuntime(yaml, cleanup, { step: failingStep });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-dispatch-'));
+    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const socket = path.join(dir, 'ctl.sock');
     const server = await startControlServer({ path: socket, mode: 0o600, handlers: controlHandlers(runtime, log), logger: log });
     cleanup.push(() => server.close());
