@@ -6,7 +6,8 @@
  *
  * Each worker is read once when it starts (so its rssBytes is never null
  * while it lives; that first value is its exec wrapper's), again one
- * `minTickMs` later (by then it runs its own program), then round-robin in
+ * `minTickMs` later (by then it runs its own program) and when it reports
+ * ready (the runtime calls refresh()), then round-robin in
  * slices of at most `slice` workers per tick. Ticks are `sweepMs / number of slices` apart, but never closer than
  * `minTickMs`: so every worker is re-read about every `sweepMs` (2 s) up to
  * `slice * sweepMs / minTickMs` workers (640), and every `n / slice *
@@ -61,6 +62,15 @@ export class RssSampler {
     this.fresh.push(pid);
     if (this.timer !== null && !this.timerFast) this.stop();
     this.arm();
+  }
+
+  /**
+   * A worker reported ready: read it again now. A program's memory grows most
+   * while it starts, so the value right after ready (what an operator looks at
+   * after a reload) is its own, not one from early in its start-up.
+   */
+  refresh(pid: number): void {
+    if (this.values.has(pid)) this.values.set(pid, this.read(pid));
   }
 
   /** A worker exited: no more reads of its pid. */

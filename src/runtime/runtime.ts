@@ -473,6 +473,8 @@ export class Runtime {
     // Readiness and STATUS come over IPC or the worker's own NOTIFY_SOCKET; both end here.
     const onReady = (): void => {
       this.statuses.flush(id);
+      const p = this.procs.get(id);
+      if (p) this.rss.refresh(p.pid);
       this.dispatch({ type: 'worker.ready', workerId: id });
     };
     const onStatus = (text: string): void => this.statuses.push(id, text);

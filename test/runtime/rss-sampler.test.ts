@@ -62,6 +62,22 @@ describe('RssSampler', () => {
     expect(s.get(8)).toBeNull();
   });
 
+  it('refresh() (a worker reported ready) reads that worker again at once; an unknown or exited pid is not read', () => {
+    let rss = 1000;
+    const reads: number[] = [];
+    const s = new RssSampler((pid) => (reads.push(pid), rss), manualTimers());
+    s.track(7);
+    rss = 5000; // it grew while it started
+    expect(s.get(7)).toBe(1000);
+    s.refresh(7);
+    expect(s.get(7)).toBe(5000);
+    s.refresh(8);
+    s.forget(7);
+    s.refresh(7);
+    expect(reads).toEqual([7, 7]);
+    expect(s.get(7)).toBeNull();
+  });
+
   it('1 024 workers: each tick reads one slice of 32, ticks 100 ms apart, every worker re-read in one sweep of 32 ticks', () => {
     const r = countingReader();
     const t = manualTimers();
