@@ -119,6 +119,32 @@ export function trackedCount() {
 }
 
 /**
+ * Calls `fn(entry)` for each line of `stream` (smoothd's `--log-format json`
+ * stdout) that parses as JSON; with `want`, only for lines it matches, which
+ * are the only ones parsed.
+ */
+export function onJsonLines(stream, fn, want = null) {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    buf += chunk;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (want !== null && !want.test(line)) continue;
+      let e;
+      try {
+        e = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      fn(e);
+    }
+  });
+}
+
+/**
  * Starts smoothd (`argv` after the node binary; it must log JSON) and resolves
  * once its log says every worker is ready, within `timeoutMs`. Each worker pid
  * it logs as started is tracked (killed by pid if the bench stops) and kept in
@@ -128,22 +154,11 @@ export function trackedCount() {
 export async function startSmoothdReady(tag, argv, { cwd, timeoutMs, workerLabel }) {
   const child = spawnTracked(tag, process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   const d = { child, pid: child.pid, workerPids: new Set(), stderr: '' };
-  let buf = '';
   let onReady = null;
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk) => {
-    buf += chunk;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (!/"(worker started|worker exited|worker crashed|every worker is ready)"/.test(line)) continue;
-      let e;
-      try {
-        e = JSON.parse(line);
-      } catch {
-        continue;
-      }
+  const want = /"(worker started|worker exited|worker crashed|every worker is ready)"/;
+  onJsonLines(
+    child.stdout,
+    (e) => {
       if (e.msg === 'worker started' && e.pid) {
         d.workerPids.add(e.pid);
         track(e.pid, `${workerLabel} ${e.workerId}`);
@@ -153,8 +168,9 @@ export async function startSmoothdReady(tag, argv, { cwd, timeoutMs, workerLabel
         d.workerPids.delete(e.pid);
         untrack(e.pid);
       } else if (e.msg === 'every worker is ready') onReady?.();
-    }
-  });
+    },
+    want,
+  );
   child.stderr.on('data', (b) => (d.stderr += b));
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${tag}: not every worker ready within ${timeoutMs / 1000} s; stderr: ${d.stderr.slice(-500)}`)), timeoutMs);

@@ -33,7 +33,7 @@ import { applyVariant, EXPERIMENTS, summarize, summaryText, trialFigures, trialP
 import { evaluateScale, scaleRun, scaleTable } from './scale.js';
 import { evaluateMemoryLong, memoryLongLines, memoryLongRun } from './memory.js';
 import { readRecords } from './load.js';
-import { alive, exited, forkTracked, installCleanup, spawnTracked, stopAll, stopPid, track } from './procs.js';
+import { alive, exited, forkTracked, installCleanup, onJsonLines, spawnTracked, stopAll, stopPid, track } from './procs.js';
 import { buckets, childTicks, cpuTicks, KIND_NAMES, machineTicks, percentile, procKb, reloadOverhead, sortedCopy, spread, windowStats } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -252,30 +252,16 @@ async function startDaemon(tmp, { port, count, tag, extra = {} }) {
     cwd: ROOT,
   });
   const d = { child, pid: child.pid, socket, config, logs: [], stderr: '', workerPids: new Set(), waiters: [] };
-  let buf = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk) => {
-    buf += chunk;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      let e;
-      try {
-        e = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      d.logs.push(e);
-      if (e.msg === 'worker started' && e.pid) {
-        d.workerPids.add(e.pid);
-        track(e.pid, `worker ${e.workerId} (${tag})`);
-      }
-      for (const w of [...d.waiters]) {
-        if (w.match(e)) {
-          d.waiters.splice(d.waiters.indexOf(w), 1);
-          w.resolve(e);
-        }
+  onJsonLines(child.stdout, (e) => {
+    d.logs.push(e);
+    if (e.msg === 'worker started' && e.pid) {
+      d.workerPids.add(e.pid);
+      track(e.pid, `worker ${e.workerId} (${tag})`);
+    }
+    for (const w of [...d.waiters]) {
+      if (w.match(e)) {
+        d.waiters.splice(d.waiters.indexOf(w), 1);
+        w.resolve(e);
       }
     }
   });

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { installCleanup, spawnTracked, stopAll, stopPid, track } from './procs.js';
+import { installCleanup, onJsonLines, spawnTracked, stopAll, stopPid, track } from './procs.js';
 import { cpuTicks, spread } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -51,26 +51,12 @@ async function runOnce(tmp, compileCache) {
   const started = new Map();
   const ready = [];
   let allReady = null;
-  let buf = '';
-  d.stdout.setEncoding('utf8');
-  d.stdout.on('data', (chunk) => {
-    buf += chunk;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      let e;
-      try {
-        e = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      if (e.msg === 'worker started') {
-        started.set(e.workerId, e.pid);
-        track(e.pid, `worker ${e.workerId}`);
-      } else if (e.msg === 'worker ready') ready.push({ id: e.workerId, startupMs: e.startupMs, cpuMs: cpuMs(started.get(e.workerId)) });
-      else if (e.msg === 'every worker is ready') allReady?.();
-    }
+  onJsonLines(d.stdout, (e) => {
+    if (e.msg === 'worker started') {
+      started.set(e.workerId, e.pid);
+      track(e.pid, `worker ${e.workerId}`);
+    } else if (e.msg === 'worker ready') ready.push({ id: e.workerId, startupMs: e.startupMs, cpuMs: cpuMs(started.get(e.workerId)) });
+    else if (e.msg === 'every worker is ready') allReady?.();
   });
   await new Promise((r) => (allReady = r));
   const per = [];
