@@ -34,7 +34,7 @@ import { evaluateScale, scaleRun, scaleTable } from './scale.js';
 import { evaluateMemoryLong, memoryLongLines, memoryLongRun } from './memory.js';
 import { readRecords } from './load.js';
 import { alive, exited, forkTracked, installCleanup, onJsonLines, spawnTracked, stopAll, stopPid, track } from './procs.js';
-import { buckets, childTicks, cpuTicks, KIND_NAMES, machineTicks, percentile, procKb, reloadOverhead, sortedCopy, spread, windowStats } from './stats.js';
+import { alignedProfile, buckets, childTicks, cpuTicks, KIND_NAMES, machineTicks, percentile, procKb, reloadOverhead, sortedCopy, spread, windowStats } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = path.join(ROOT, 'bench', 'out');
@@ -514,8 +514,19 @@ async function openLoopRun(tmp, opts, keepAlive, capacityRps) {
   const rl = windowStats(records, phase.from, phase.to);
   const inWin = windowStats(records, phase.from, phase.to, windows);
   const measured = windowStats(records, steady.from, phase.to);
+  // Where inside the reloads the slow requests fall: around each reload's
+  // start, each new worker's 'worker ready' and each old worker's 'stopping
+  // worker' (times from smoothd's log, within the reload phase).
+  const inPhase = (msg) =>
+    d.logs.filter((e) => e.msg === msg && typeof e.time === 'string').map((e) => Date.parse(e.time)).filter((t) => t >= phase.from && t < phase.to);
+  const profile = {
+    reloadStart: alignedProfile(records, windows.map((w) => w.from), -200, 1600, 100),
+    workerReady: alignedProfile(records, inPhase('worker ready'), -300, 600, 50),
+    stopping: alignedProfile(records, inPhase('stopping worker'), -100, 600, 50),
+  };
   return {
     mode,
+    profile,
     capacityRps: round(capacity),
     offeredRps: rate,
     servedRps: round(measured.rps),
@@ -757,7 +768,26 @@ function openTable(res) {
   row('reloads succeeded, median ms', `${on.reloads.succeeded}/${on.reloads.count}, ${fx(on.reloads.durationMs.median, 0)}`, `${off.reloads.succeeded}/${off.reloads.count}, ${fx(off.reloads.durationMs.median, 0)}`);
   const gen = (m) => `${m.generatorMaxLagMs} / ${m.peakConnections} / ${m.maxQueued}`;
   row('generator: max lag ms / peak conns / max queued', gen(on), gen(off));
-  return columns(rows).join('\n');
+  return [...columns(rows), ...profileLines(res.open)].join('\n');
+}
+
+/** The open loop's p99 around reload events, one line per anchor and mode (bins with no request show '-'). */
+function profileLines(open) {
+  const lines = [];
+  const anchors = [
+    ['reloadStart', 'reload start', 100],
+    ['workerReady', "a new worker's ready", 50],
+    ['stopping', "an old worker's stop", 50],
+  ];
+  for (const [key, label, bin] of anchors) {
+    for (const m of [open.on, open.off]) {
+      const bins = m.profile?.[key];
+      if (!bins) continue;
+      const cells = bins.map((b) => `${b.offsetMs}:${b.requests > 0 ? fx(b.p99, 1) : '-'}`).join(' ');
+      lines.push(`p99 ms by ms since ${label} (${bin} ms bins), keep-alive ${m.mode}: ${cells}`);
+    }
+  }
+  return lines;
 }
 
 function memoryLines(res) {

@@ -48,6 +48,13 @@ export function spread(values: Iterable<number> | ArrayLike<number>): { min: num
 export function windowStats(records: Records, from: number, to: number, windows?: Window[] | null): WindowStats;
 export function inWindows(t: number, windows: Window[]): boolean;
 export function buckets(records: Records, from: number, to: number, bucketMs: number): Bucket[];
+export interface ProfileBin {
+  offsetMs: number;
+  requests: number;
+  p50: number;
+  p99: number;
+}
+export function alignedProfile(records: Records, anchors: number[], fromMs: number, toMs: number, binMs: number): ProfileBin[];
 export function reloadOverhead(entries: Array<Record<string, unknown> & { time: string; msg: string }>, startMs: number, endMs: number, reloadId?: number | null): Overhead | null;
 export function cpuTicks(statText: string): number;
 export function procKb(text: string, names: string[]): Record<string, number>;

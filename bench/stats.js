@@ -113,6 +113,35 @@ export function buckets(records, from, to, bucketMs) {
   });
 }
 
+/**
+ * Latency around events: for every anchor time (epoch ms) it takes the 2xx
+ * requests SCHEDULED in [anchor + fromMs, anchor + toMs) (end time minus
+ * latency: the open loop measures from the schedule) and puts each into a bin
+ * of binMs by its offset from the anchor; per bin over all anchors: the
+ * offset, the number of requests and their p50/p99. So "where inside a reload
+ * do the slow requests fall" reads off one line: at spawn time (boot CPU), at
+ * ready (a cold worker's first requests), at the drain (reconnects).
+ */
+export function alignedProfile(records, anchors, fromMs, toMs, binMs) {
+  const n = Math.max(1, Math.ceil((toMs - fromMs) / binMs));
+  const lats = Array.from({ length: n }, () => []);
+  const sorted = [...anchors].sort((a, b) => a - b);
+  for (let i = 0; i < records.n; i++) {
+    if (records.kind[i] !== KIND.OK) continue;
+    const scheduled = records.t[i] - records.lat[i];
+    for (const a of sorted) {
+      const off = scheduled - a;
+      if (off < fromMs) break;
+      if (off >= toMs) continue;
+      lats[Math.floor((off - fromMs) / binMs)].push(records.lat[i]);
+    }
+  }
+  return lats.map((l, b) => {
+    const s = sortedCopy(l);
+    return { offsetMs: fromMs + b * binMs, requests: s.length, p50: percentile(s, 50), p99: percentile(s, 99) };
+  });
+}
+
 // ---------------------------------------------------------------- overhead
 
 /**
