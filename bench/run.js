@@ -66,6 +66,7 @@ function parseOptions(argv, env) {
     reloads: env.BENCH_RELOADS ? Number(env.BENCH_RELOADS) : null,
     connections: env.BENCH_CONNECTIONS ? Number(env.BENCH_CONNECTIONS) : 64,
     interval: env.BENCH_INTERVAL ? Number(env.BENCH_INTERVAL) : 3,
+    openInterval: env.BENCH_OPEN_INTERVAL ? Number(env.BENCH_OPEN_INTERVAL) : null,
     surge: env.BENCH_SURGE ? Number(env.BENCH_SURGE) : null,
     openRate: env.BENCH_OPEN_RATE ? Number(env.BENCH_OPEN_RATE) : null,
     only: env.BENCH_ONLY ? parsePhases(env.BENCH_ONLY, 'BENCH_ONLY') : null,
@@ -84,13 +85,14 @@ function parseOptions(argv, env) {
     else if (flag === '--reloads') o.reloads = Math.round(value());
     else if (flag === '--connections') o.connections = Math.round(value());
     else if (flag === '--interval') o.interval = value();
+    else if (flag === '--open-interval') o.openInterval = value();
     else if (flag === '--surge') o.surge = Math.round(value());
     else if (flag === '--open-rate') o.openRate = Math.round(value());
     else if (flag === '--only') o.only = parsePhases(inline ?? argv[++i], '--only');
     else if (flag === '--experiment') o.experiment = inline ?? argv[++i];
     else if (flag === '--trials') o.trials = Math.round(value());
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write('usage: node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS] [--surge N] [--only closed,open,memory,scale] [--open-rate RPS] [--experiment bootnice|closespread [--trials N]]\n');
+      process.stdout.write('usage: node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS] [--surge N] [--only closed,open,memory,scale] [--open-rate RPS] [--open-interval SECONDS] [--experiment bootnice|closespread [--trials N]]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -101,9 +103,14 @@ function parseOptions(argv, env) {
     ? { warmupS: 1, steadyS: 3, reloads: 3, tailS: 1.5, clusterSteadyS: 3, statusN: 6 }
     : { warmupS: 3, steadyS: 15, reloads: 10, tailS: 3, clusterSteadyS: 15, statusN: 30 };
   if (o.reloads !== null) plan.reloads = o.reloads;
+  // The open loop's reloads are spaced wider than the closed loop's: a reload
+  // window delays requests, and the next window must not start before the
+  // queue of what the last one delayed has drained (deploys are minutes apart,
+  // not seconds). Default twice --interval (6 s in a full run).
+  plan.openInterval = o.openInterval ?? 2 * o.interval;
   // The long memory phase: --reloads N with --only memory sets its length; a full run does 200.
   plan.memoryReloads = o.only?.includes('memory') && o.reloads !== null ? o.reloads : !o.quick && o.only === null && o.experiment === null ? 200 : 0;
-  return { ...o, ...plan, full: !o.quick && plan.reloads >= 10 && o.connections >= 64 && o.interval === 3 && o.surge === null && o.only === null && o.openRate === null && o.experiment === null };
+  return { ...o, ...plan, full: !o.quick && plan.reloads >= 10 && o.connections >= 64 && o.interval === 3 && o.surge === null && o.only === null && o.openRate === null && o.openInterval === null && o.experiment === null };
 }
 
 const PHASES = ['closed', 'open', 'memory', 'scale'];
@@ -489,7 +496,7 @@ async function openLoopRun(tmp, opts, keepAlive, capacityRps) {
     capacity = windowStats(records, from, to).rps;
   }
   const rate = Math.max(1, Math.round(opts.openRate ?? capacity * 0.5));
-  log(`open loop, keep-alive ${mode}: ${rate} req/s (${opts.openRate ? 'fixed' : `half of ${round(capacity)} req/s`}) on 127.0.0.1:${port}, then ${opts.reloads} reloads`);
+  log(`open loop, keep-alive ${mode}: ${rate} req/s (${opts.openRate ? 'fixed' : `half of ${round(capacity)} req/s`}) on 127.0.0.1:${port}, then ${opts.reloads} reloads, one every ${opts.openInterval} s`);
   const load = await startOpenLoad({ port, rate, keepAlive });
   await sleep(opts.warmupS * 1000);
   const steady = { from: Date.now() };
@@ -498,10 +505,10 @@ async function openLoopRun(tmp, opts, keepAlive, capacityRps) {
   const phase = { from: Date.now() };
   const pending = [];
   for (let i = 0; i < opts.reloads; i++) {
-    await sleepUntil(phase.from + i * opts.interval * 1000);
+    await sleepUntil(phase.from + i * opts.openInterval * 1000);
     pending.push(reload(d));
   }
-  await sleepUntil(phase.from + opts.reloads * opts.interval * 1000);
+  await sleepUntil(phase.from + opts.reloads * opts.openInterval * 1000);
   phase.to = Date.now();
   const reloads = await Promise.all(pending);
   await sleep(opts.tailS * 1000);
@@ -756,7 +763,7 @@ function openTable(res) {
   const rows = [];
   const row = (label, a, b) => rows.push([label, String(a), String(b)]);
   const lat = (w) => `${w.p50} / ${w.p99} / ${w.max}`;
-  row('open loop (latency from the scheduled time)', 'keep-alive on', 'keep-alive off');
+  row(`open loop (latency from the scheduled time; a reload every ${res.options.openIntervalS} s)`, 'keep-alive on', 'keep-alive off');
   row('offered req/s (50% of capacity)', `${on.offeredRps} (of ${on.capacityRps})`, `${off.offeredRps} (of ${off.capacityRps})`);
   row('served req/s (steady + reload phase)', `${on.servedRps} (${fx(on.servedRatio, 3)}x)`, `${off.servedRps} (${fx(off.servedRatio, 3)}x)`);
   const failed = (m) => `${m.requests} / ${m.failed}${m.failures.unsent ? ` (${m.failures.unsent} never sent)` : ''}`;
@@ -920,7 +927,7 @@ async function main() {
       version: 1,
       at: new Date(began).toISOString(),
       quick: opts.quick,
-      options: { connections: opts.connections, reloads: opts.reloads, intervalS: opts.interval, steadyS: opts.steadyS, warmupS: opts.warmupS, clusterSteadyS: opts.clusterSteadyS },
+      options: { connections: opts.connections, reloads: opts.reloads, intervalS: opts.interval, openIntervalS: opts.openInterval, steadyS: opts.steadyS, warmupS: opts.warmupS, clusterSteadyS: opts.clusterSteadyS },
       machine: machine(),
       rolling: Object.values(exampleConfig(1, 4).groups)[0].rolling ?? null,
       modes,
@@ -983,7 +990,7 @@ async function experimentRun(tmp, opts) {
   const mc = machine();
   process.stdout.write(`
 experiment ${opts.experiment}: ${e.title}
-${mc.cpus} cores, Node ${mc.node}; examples/hello, 4 workers; per trial ${opts.steadyS} s steady + ${opts.reloads} reloads every ${opts.interval} s
+${mc.cpus} cores, Node ${mc.node}; examples/hello, 4 workers; per trial ${opts.steadyS} s steady + ${opts.reloads} reloads every ${opts.interval} s (open loop: every ${opts.openInterval} s)
 
 ${text}
 `);
