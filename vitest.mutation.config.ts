@@ -11,7 +11,7 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
-    include: ['test/supervisor/**/*.test.ts', 'test/control/framing.test.ts'],
+    include: ['test/supervisor/**/*.test.ts', 'test/control/framing.test.ts', 'test/control/framing-edges.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 30_000,
     env: {
