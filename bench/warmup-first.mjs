@@ -7,7 +7,9 @@
 // request 1, 2, 3 and of requests 4-20, of start-to-listening, and of the
 // CPU the worker used up to listening (utime + stime from /proc/PID/stat).
 //
-//   npm run build && node bench/warmup-first.mjs [--rounds 20] [--requests 20] [--keepalive]
+//   npm run build && node bench/warmup-first.mjs [--rounds 20] [--requests 20] [--warmup 10] [--keepalive]
+//
+// --warmup N is the number of warm-up requests when on (HELLO_WARMUP=N).
 //
 // Without --keepalive every request opens a new connection (a client with
 // keep-alive off, or one reconnecting after a drain); with it they share one.
@@ -26,6 +28,7 @@ const arg = (name, dflt) => {
 const rounds = arg('--rounds', 20);
 const requests = arg('--requests', 20);
 const keepAlive = process.argv.includes('--keepalive');
+const warmupRequests = arg('--warmup', 10);
 
 function get(port, agent) {
   return new Promise((resolve, reject) => {
@@ -39,7 +42,7 @@ function get(port, agent) {
 }
 
 async function one(warmup) {
-  const env = { ...process.env, PORT: '0', HELLO_WARMUP: warmup ? '1' : '0' };
+  const env = { ...process.env, PORT: '0', HELLO_WARMUP: warmup ? String(warmupRequests) : '0' };
   for (const k of Object.keys(env)) if (/^(LISTEN_|SMOOTHD_|NOTIFY_SOCKET$)/.test(k)) delete env[k];
   const t0 = performance.now();
   const child = spawn(process.execPath, ['server.js'], { cwd: example, env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -81,8 +84,8 @@ for (let r = 0; r < rounds; r++) {
   for (const w of order) results[w ? 'on' : 'off'].push(await one(w));
 }
 const f = (x) => x.toFixed(2).padStart(6);
-console.log(`warmup micro-benchmark: ${rounds} rounds x ${requests} requests, keep-alive ${keepAlive ? 'on' : 'off'}, node ${process.version}`);
-console.log('warmup   start->listening ms   CPU to listening ms   req1 ms   req2 ms   req3 ms   req4-20 ms (medians)');
+console.log(`warmup micro-benchmark: ${rounds} rounds x ${requests} requests, keep-alive ${keepAlive ? 'on' : 'off'}, warm-up ${warmupRequests} requests when on, node ${process.version}`);
+console.log(`warmup   start->listening ms   CPU to listening ms   req1 ms   req2 ms   req3 ms   req4-${requests} ms (medians)`);
 for (const [name, rs] of Object.entries(results)) {
   const at = (i) => median(rs.map((x) => x.times[i]));
   const rest = median(rs.flatMap((x) => x.times.slice(3)));

@@ -7,7 +7,8 @@
 // Env: HELLO_DELAY_MS delays every answer (default 0), handy for watching a
 // reload drain in-flight requests; HELLO_CLOSE_SPREAD_MS spreads the drain's
 // Connection: close answers over that window (closeSpreadMs, default 0);
-// HELLO_WARMUP=0 turns off the warm-up before listening (warmup, default on);
+// HELLO_WARMUP=N sends N warm-up requests before listening (warmup, default
+// on with the kit's default of 10), HELLO_WARMUP=0 turns it off;
 // RELEASE names the code release.
 import http from 'node:http';
 import { listen } from 'smoothd/worker';
@@ -22,7 +23,11 @@ if (!Number.isFinite(closeSpreadMs) || closeSpreadMs < 0) {
   throw new Error(`HELLO_CLOSE_SPREAD_MS must be a number of milliseconds, got ${JSON.stringify(process.env.HELLO_CLOSE_SPREAD_MS)}`);
 }
 
-const warmup = process.env.HELLO_WARMUP !== '0';
+const warmupRequests = Number(process.env.HELLO_WARMUP ?? 10);
+if (!Number.isInteger(warmupRequests) || warmupRequests < 0) {
+  throw new Error(`HELLO_WARMUP must be a number of requests (0 turns warm-up off), got ${JSON.stringify(process.env.HELLO_WARMUP)}`);
+}
+const warmup = warmupRequests === 0 ? false : { requests: warmupRequests };
 
 const id = process.env.SMOOTHD_WORKER_ID ?? '-';
 const generation = process.env.SMOOTHD_GENERATION ?? '-';
@@ -44,7 +49,7 @@ const { fd, name, address } = await listen(server, {
   // itself before smoothd has to SIGKILL it.
   drainTimeoutMs: 8000,
   closeSpreadMs,
-  // 50 requests through the server before it takes real ones (see README).
+  // HELLO_WARMUP (10) requests through the server before it takes real ones (see README).
   warmup,
 });
 const where = fd === null ? `${address.address}:${address.port}` : `inherited fd ${fd} (${name})`;

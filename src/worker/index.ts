@@ -146,7 +146,7 @@ export interface ListenOptions {
    * Before listening (and so before ready), send requests marked
    * `x-smoothd-warmup: 1` through the server over a private 127.0.0.1
    * listener, so the first real requests find it warm. `true` for the
-   * defaults (50 x GET /, 5 s bound). Not counted in the kit's stats; a
+   * defaults (10 x GET /, 5 s bound). Not counted in the kit's stats; a
    * failure is one warning, never fatal. Plain HTTP/1.1 servers only (TLS and
    * HTTP/2 servers are skipped with a warning). Default off.
    */

@@ -982,7 +982,7 @@ describe('smoothd/worker: warmup', () => {
     const sock = bindSocket();
     const w = startWorker({ fds: [sock.fd], env: { APP_WARMUP: '1' } });
     await w.ready;
-    expect(w.events.filter((e) => e.event === 'warmup')).toHaveLength(50);
+    expect(w.events.filter((e) => e.event === 'warmup')).toHaveLength(10);
     // The counters at the time /stats is handled: no response finished before it.
     expect(JSON.parse((await get(sock.port, '/stats')).body)).toEqual({ requests: 0, errors: 0 });
     expect(JSON.parse((await get(sock.port, '/stats')).body)).toEqual({ requests: 1, errors: 0 });
@@ -1019,7 +1019,7 @@ describe('smoothd/worker: warmup', () => {
     expect((await get(sock.port)).body).toBe(`ok ${w.pid}\n`);
     const warnings = w.stderr().split('\n').filter((l) => l.includes('warmup'));
     expect(warnings).toEqual([
-      'smoothd/worker: warmup failed at request 1 of 50 (GET /hang): timed out after 300 ms (warmup.timeoutMs); listening anyway (warm-up is an optimisation, not a health check)',
+      'smoothd/worker: warmup failed at request 1 of 10 (GET /hang): timed out after 300 ms (warmup.timeoutMs); listening anyway (warm-up is an optimisation, not a health check)',
     ]);
   });
 

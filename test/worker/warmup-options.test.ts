@@ -9,7 +9,7 @@ describe('smoothd/worker warmup option', () => {
   it('is off unless asked for; true means the defaults', () => {
     expect(parseWarmup(undefined)).toBeNull();
     expect(parseWarmup(false)).toBeNull();
-    expect(parseWarmup(true)).toEqual({ requests: 50, paths: ['/'], method: 'GET', headers: {}, timeoutMs: 5000 });
+    expect(parseWarmup(true)).toEqual({ requests: 10, paths: ['/'], method: 'GET', headers: {}, timeoutMs: 5000 });
     expect(parseWarmup({})).toEqual(DEFAULT_WARMUP);
   });
 
