@@ -1072,6 +1072,13 @@ describe('examples/hello', () => {
     expect((await w.exit).code).toBe(0);
   });
 
+  it('refuses a HELLO_WARMUP that is not a number of requests, saying what it must be', async () => {
+    const sock = bindSocket();
+    const w = startWorker({ script: path.join(EXAMPLE_DIR, 'server.js'), cwd: EXAMPLE_DIR, fds: [sock.fd], env: { HELLO_WARMUP: 'yes' } });
+    await expect(w.ready).rejects.toThrow(/exited/);
+    expect(w.stderr()).toContain('HELLO_WARMUP must be a number of requests (0 turns warm-up off), got "yes"');
+  });
+
   it('says release "dev" when RELEASE is not set', async () => {
     const sock = bindSocket();
     const w = startWorker({ script: path.join(EXAMPLE_DIR, 'server.js'), cwd: EXAMPLE_DIR, fds: [sock.fd] });
