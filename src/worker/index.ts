@@ -43,6 +43,12 @@
  * `fallback` (a port or `{port, host}`), default `$PORT` or 3000, host
  * 127.0.0.1.
  *
+ * Warm-up (`warmup: true` or `{requests, paths, method, headers, timeoutMs}`,
+ * off by default; see warmup.ts): before listening, the kit sends requests
+ * marked `x-smoothd-warmup: 1` through the app's server over a private
+ * 127.0.0.1 listener, so the first real requests find it warm. They are not
+ * counted in the stats; a failure is one warning, and the kit listens anyway.
+ *
  * Readiness, sent once per process after the server listens: `SMOOTHD_READY=ipc`
  * sends `process.send('ready')` (PM2's `wait_ready` message); `notify` runs
  * `systemd-notify --ready --no-block` (Node cannot send unix datagrams), which
@@ -100,8 +106,10 @@ import { ServerResponse } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import { countResponse, shouldShed, startStatsReporter } from './stats.js';
+import { parseWarmup, warmUp, type WarmupOptions } from './warmup.js';
 
 export { countResponse, reportStats, stats } from './stats.js';
+export { WARMUP_HEADER, type WarmupOptions } from './warmup.js';
 
 export interface ListenOptions {
   /** Pick the inherited socket whose LISTEN_FDNAMES entry is this name; default the first (fd 3). */
@@ -134,6 +142,15 @@ export interface ListenOptions {
   onDrain?: (result: DrainResult) => void | Promise<void>;
   /** Where warnings go; default stderr, prefixed with "smoothd/worker: ". */
   log?: (message: string) => void;
+  /**
+   * Before listening (and so before ready), send requests marked
+   * `x-smoothd-warmup: 1` through the server over a private 127.0.0.1
+   * listener, so the first real requests find it warm. `true` for the
+   * defaults (10 x GET /, 5 s bound). Not counted in the kit's stats; a
+   * failure is one warning, never fatal. Plain HTTP/1.1 servers only (TLS and
+   * HTTP/2 servers are skipped with a warning). Default off.
+   */
+  warmup?: boolean | WarmupOptions;
 }
 
 /** What started the drain: a signal name, 'disconnect' (the supervisor's IPC channel closed) or 'manual'. */
@@ -633,8 +650,11 @@ function createDrainer(server: net.Server, options: ListenOptions, entry: Entry,
  */
 export async function listen(server: net.Server, options: ListenOptions = {}): Promise<Listening> {
   const log = options.log ?? defaultLog;
+  const warmup = parseWarmup(options.warmup);
   const inherited = findInheritedSocket(options.name, log);
   const entry: Entry = { finished: false, code: 0, exit: options.exit ?? true };
+  // Before the drainer hooks the server: its request counting (stats) never sees warm-up answers.
+  if (warmup) await warmUp(server, warmup, log);
   // Track connections from the first accept on.
   const drainer = createDrainer(server, options, entry, log);
 

@@ -933,6 +933,126 @@ describe('smoothd/worker: the drain', () => {
   });
 });
 
+/** The TCP sockets process `pid` holds (from /proc/PID/fd and /proc/net/tcp{,6}): local port and state (0A = LISTEN). */
+function tcpSocketsOf(pid: number): Array<{ port: number; state: string }> {
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const out: Array<{ port: number; state: string }> = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!fs.existsSync(table)) continue;
+    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 10 || !inodes.has(cols[9]!)) continue;
+      out.push({ port: parseInt(cols[1]!.split(':')[1]!, 16), state: cols[3]! });
+    }
+  }
+  return out;
+}
+
+describe('smoothd/worker: warmup', () => {
+  it('sends the marked warm-up requests through the app before it listens on the inherited socket and reports ready', async () => {
+    const sock = bindSocket();
+    const warmup = { requests: 30, paths: ['/', '/slow?ms=1'], headers: { 'x-custom': 'yes' } };
+    const w = startWorker({ fds: [sock.fd], env: { APP_WARMUP: JSON.stringify(warmup) } });
+    await w.ready;
+    const listening = await w.waitEvent('listening');
+    const warm = w.events.filter((e) => e.event === 'warmup');
+    expect(warm).toHaveLength(30);
+    // Every one of them came while the server was not listening yet (and so before ready).
+    expect(warm.every((e) => e.listening === false)).toBe(true);
+    expect(warm.every((e) => e.custom === 'yes' && e.method === 'GET')).toBe(true);
+    expect(warm.map((e) => e.path).slice(0, 4)).toEqual(['/', '/slow?ms=1', '/', '/slow?ms=1']);
+    // Mostly keep-alive, every tenth on a fresh connection without it.
+    expect(warm.filter((e) => e.connection === 'close')).toHaveLength(3);
+    expect(listening.address).toMatchObject({ address: '127.0.0.1', port: sock.port });
+    // Real requests are not marked.
+    expect((await get(sock.port)).body).toBe(`ok ${w.pid}\n`);
+    expect(w.events.filter((e) => e.event === 'warmup')).toHaveLength(30);
+    expect(w.stderr()).toBe('');
+  });
+
+  it('keeps warm-up answers out of the request counters smoothd reads', async () => {
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd], env: { APP_WARMUP: '1' } });
+    await w.ready;
+    expect(w.events.filter((e) => e.event === 'warmup')).toHaveLength(10);
+    // The counters at the time /stats is handled: no response finished before it.
+    expect(JSON.parse((await get(sock.port, '/stats')).body)).toEqual({ requests: 0, errors: 0 });
+    expect(JSON.parse((await get(sock.port, '/stats')).body)).toEqual({ requests: 1, errors: 0 });
+  });
+
+  it('closes its private listener and every warm-up connection before listening: one TCP socket is left, the inherited one', async () => {
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd], env: { APP_WARMUP: '1' } });
+    await w.ready;
+    expect(tcpSocketsOf(w.pid)).toEqual([{ port: sock.port, state: '0A' }]);
+  });
+
+  it('a warm-up answered 500 warns once and the worker still listens and reports ready', async () => {
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd], env: { APP_WARMUP: JSON.stringify({ requests: 20, paths: ['/', '/fail'] }) } });
+    await w.ready;
+    // Before any request of the test's own (whose connection would show up here).
+    expect(tcpSocketsOf(w.pid)).toEqual([{ port: sock.port, state: '0A' }]);
+    expect((await get(sock.port)).body).toBe(`ok ${w.pid}\n`);
+    // It stops at the first failure: request 2.
+    expect(w.events.filter((e) => e.event === 'warmup')).toHaveLength(2);
+    const warnings = w.stderr().split('\n').filter((l) => l.includes('warmup'));
+    expect(warnings).toEqual([
+      'smoothd/worker: warmup failed at request 2 of 20 (GET /fail): answered 500; listening anyway (warm-up is an optimisation, not a health check)',
+    ]);
+  });
+
+  it('a warm-up request that never answers is cut at timeoutMs, warns once, and the worker still becomes ready', async () => {
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd], env: { APP_WARMUP: JSON.stringify({ paths: ['/hang'], timeoutMs: 300 }) } });
+    await w.ready;
+    // Before any request of the test's own (whose connection would show up here).
+    expect(tcpSocketsOf(w.pid)).toEqual([{ port: sock.port, state: '0A' }]);
+    expect((await get(sock.port)).body).toBe(`ok ${w.pid}\n`);
+    const warnings = w.stderr().split('\n').filter((l) => l.includes('warmup'));
+    expect(warnings).toEqual([
+      'smoothd/worker: warmup failed at request 1 of 10 (GET /hang): timed out after 300 ms (warmup.timeoutMs); listening anyway (warm-up is an optimisation, not a health check)',
+    ]);
+  });
+
+  it('skips a TLS server with one warning and still serves', async () => {
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd], env: { APP_KIND: 'https', APP_WARMUP: '1' } });
+    await w.ready;
+    expect(w.events.filter((e) => e.event === 'warmup')).toHaveLength(0);
+    expect(w.stderr()).toBe(
+      'smoothd/worker: warmup skipped: it is a TLS (https) server; the kit warms up plain HTTP/1.1 servers (http.createServer) only\n',
+    );
+  });
+
+  it('refuses a bad warmup option with a clear message before listening or reporting ready', async () => {
+    const sock = bindSocket();
+    const w = startWorker({ fds: [sock.fd], env: { APP_WARMUP: JSON.stringify({ paths: ['health'] }) } });
+    await expect(w.ready).rejects.toThrow(/exited/);
+    expect((await w.exit).code).not.toBe(0);
+    expect(w.stderr()).toContain(
+      `smoothd/worker: listen() option warmup.paths[0] is "health"; each path must be a string starting with '/'`,
+    );
+  });
+
+  it('runs outside smoothd too (fallback address), before listening', async () => {
+    const w = startWorker({ env: { PORT: '0', APP_WARMUP: JSON.stringify({ requests: 5 }) } });
+    const listening = await w.waitEvent('listening');
+    const warm = w.events.filter((e) => e.event === 'warmup');
+    expect(warm).toHaveLength(5);
+    expect(warm.every((e) => e.listening === false)).toBe(true);
+    expect((await get((listening.address as net.AddressInfo).port)).body).toBe(`ok ${w.pid}\n`);
+  });
+});
+
 describe('examples/hello', () => {
   it('answers through smoothd/worker (package self-reference) on the inherited socket', async () => {
     const sock = bindSocket();
@@ -950,6 +1070,13 @@ describe('examples/hello', () => {
     expect(res.body).toBe(`hello from worker 7 pid ${w.pid} generation 3 (release r42)\n`);
     w.child.kill('SIGTERM');
     expect((await w.exit).code).toBe(0);
+  });
+
+  it('refuses a HELLO_WARMUP that is not a number of requests, saying what it must be', async () => {
+    const sock = bindSocket();
+    const w = startWorker({ script: path.join(EXAMPLE_DIR, 'server.js'), cwd: EXAMPLE_DIR, fds: [sock.fd], env: { HELLO_WARMUP: 'yes' } });
+    await expect(w.ready).rejects.toThrow(/exited/);
+    expect(w.stderr()).toContain('HELLO_WARMUP must be a number of requests (0 turns warm-up off), got "yes"');
   });
 
   it('says release "dev" when RELEASE is not set', async () => {
