@@ -119,6 +119,11 @@ export class StdoutSink {
   private readonly onBeforeExit = (): void => this.beforeExit();
   private readonly onExit = (): void => this.lastAttempt();
   private readonly hooked: boolean;
+  private pumpQueued = false;
+  private readonly pumpSoon = (): void => {
+    this.pumpQueued = false;
+    this.pump();
+  };
 
   constructor(opts: SinkOptions = {}) {
     this.fd = opts.fd ?? 1;
@@ -152,8 +157,15 @@ export class StdoutSink {
     const idle = this.queued === 0;
     this.queue.push(buf);
     this.queued += buf.length;
-    // Lines behind a blocked write wait for the retry: one syscall per retry, not per line.
-    if (idle) this.pump();
+    // Lines behind a blocked write wait for the retry: one syscall per retry, not per line. And
+    // lines of one task (a worker ready, the next one stopped, another started) leave in one write
+    // once that task is done, not in one write each (the thread pool's writes queue up by themselves,
+    // and start at once so a process.exit() right after a line has the best chance to see it written).
+    if (idle && this.mode === 'threadpool') this.pump();
+    else if (idle && !this.pumpQueued) {
+      this.pumpQueued = true;
+      queueMicrotask(this.pumpSoon);
+    }
     return true;
   }
 

@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, isJournalStream, useColor } from '../src/log.js';
 import { StdoutSink, syslogPriority } from '../src/log-sink.js';
 import { ROOT, killAll, track } from './integration/harness.js';
@@ -136,6 +136,24 @@ function readAvailable(fd: number): string {
   }
   return Buffer.concat(chunks).toString();
 }
+
+describe('StdoutSink on a reader that reads', () => {
+  it('writes the lines of one task in one write once the task is done, whole and in order', async () => {
+    const { reader, writer } = fifo();
+    const sink = new StdoutSink({ fd: writer, flushOnExit: false });
+    cleanup.push(() => sink.close());
+    expect(sink.mode).toBe('nonblocking');
+    const writes = vi.spyOn(fs, 'writeSync');
+    cleanup.push(() => writes.mockRestore());
+    const lines = ['worker ready', 'stopping worker', 'worker started'].map((msg, i) => `{"level":30,"time":"t","workerId":${i},"msg":"${msg}"}\n`);
+    for (const l of lines) sink.write(l);
+    expect(readAvailable(reader)).toBe(''); // still inside the task that logged them
+    await new Promise<void>((resolve) => queueMicrotask(resolve));
+    expect(readAvailable(reader)).toBe(lines.join(''));
+    expect(writes.mock.calls.filter((c) => c[0] === writer)).toHaveLength(1);
+    expect(sink.stats()).toEqual({ bufferedBytes: 0, dropping: 0, droppedTotal: 0 });
+  });
+});
 
 describe('StdoutSink on a reader that does not read', () => {
   it('buffers a bounded amount, drops whole lines beyond it and reports the count once the reader drains', async () => {

@@ -12,6 +12,11 @@
  * folder, a root folder smoothd does not own, or one the worker's account
  * cannot enter is never used: the worker then runs without a cache and
  * smoothd says why once per group.
+ *
+ * A folder is prepared once (`CompileCacheFolders`); each later spawn of the
+ * group checks it with one `lstat` (still a folder, not a symlink, still the
+ * worker's) and prepares it again only when that fails (deleted, replaced) or
+ * the group's account changed.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -61,6 +66,41 @@ export function prepareCompileCache(root: string, group: string, account: Worker
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     return new Error(`cannot prepare ${dir}: ${e.message}`);
+  }
+}
+
+/** What a spawn checks of a folder prepared before: the same account asked, and the folder is still a real folder of the worker's uid. */
+interface Prepared {
+  dir: string;
+  uid: number;
+  gid: number;
+}
+
+/** The groups' compile cache folders under one root, prepared once and checked with one lstat per spawn. */
+export class CompileCacheFolders {
+  private readonly prepared = new Map<string, Prepared>();
+
+  constructor(readonly root: string) {}
+
+  /** The folder for a worker of `group` running as `account` (null: as smoothd), or an Error saying why it cannot be used. */
+  folderFor(group: string, account: WorkerAccount | null | undefined): string | Error {
+    const uid = account?.uid ?? process.getuid?.() ?? 0;
+    const gid = account ? account.gid : (process.getgid?.() ?? 0);
+    const known = this.prepared.get(group);
+    if (known !== undefined && known.uid === uid && known.gid === gid && stillFolderOf(known.dir, uid)) return known.dir;
+    const got = prepareCompileCache(this.root, group, account);
+    if (got instanceof Error) this.prepared.delete(group);
+    else this.prepared.set(group, { dir: got, uid, gid });
+    return got;
+  }
+}
+
+function stillFolderOf(dir: string, uid: number): boolean {
+  try {
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    return st !== undefined && st.isDirectory() && st.uid === uid;
+  } catch {
+    return false;
   }
 }
 

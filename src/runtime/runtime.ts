@@ -15,7 +15,7 @@ import { buildStatus } from '../supervisor/status.js';
 import { planRollback, type RollbackAsk } from '../supervisor/history.js';
 import type { Effect, GenerationSpec, MachineEvent, MachineState, ProgressEvent, RefusalKind } from '../supervisor/types.js';
 import { SocketTable } from './sockets.js';
-import { compileCacheRoot } from './compile-cache.js';
+import { CompileCacheFolders, compileCacheRoot } from './compile-cache.js';
 import { startWorker, type RunningWorker } from './spawn.js';
 import { LingeringGroups } from './procgroup.js';
 import { WorkerNotifySockets, workerOwner } from './notify-socket.js';
@@ -173,11 +173,12 @@ export class Runtime {
    * per spawn cost more than the rest of the worker's environment).
    */
   private readonly workerBaseEnv: NodeJS.ProcessEnv;
-  private readonly compileCacheRoot: string | null;
+  private readonly compileCache: CompileCacheFolders | null;
 
   constructor(private readonly opts: RuntimeOptions) {
     this.workerBaseEnv = { ...(opts.env ?? process.env) };
-    this.compileCacheRoot = compileCacheRoot(opts.env ?? process.env, opts.notifyDir);
+    const cacheRoot = compileCacheRoot(opts.env ?? process.env, opts.notifyDir);
+    this.compileCache = cacheRoot === null ? null : new CompileCacheFolders(cacheRoot);
     this.clock = opts.clock ?? realClock;
     this.step = opts.step ?? step;
     this.statuses = new StatusCoalescer((workerId, text) => this.dispatch({ type: 'worker.status', workerId, text }), this.clock);
@@ -504,7 +505,7 @@ export class Runtime {
         setpriv: this.opts.setpriv,
         baseEnv: this.workerBaseEnv,
         notifySocket: notify?.path,
-        compileCacheRoot: this.compileCacheRoot,
+        compileCache: this.compileCache,
       },
       this.log,
       {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { GenerationSpec } from '../supervisor/types.js';
 import { INSTALL_SETPRIV } from '../config/accounts.js';
-import { prepareCompileCache } from './compile-cache.js';
+import type { CompileCacheFolders } from './compile-cache.js';
 import { LineSplitter } from './lines.js';
 import { signalGroupIfMembers } from './procgroup.js';
 
@@ -31,8 +31,8 @@ export interface WorkerLaunch {
   baseEnv: NodeJS.ProcessEnv;
   /** The worker's own NOTIFY_SOCKET (`ready: notify`), bound by smoothd. */
   notifySocket?: string | undefined;
-  /** Folder of the groups' NODE_COMPILE_CACHE folders (compile-cache.ts); null or absent: none. */
-  compileCacheRoot?: string | null | undefined;
+  /** The groups' NODE_COMPILE_CACHE folders (compile-cache.ts); null or absent: none. */
+  compileCache?: CompileCacheFolders | null | undefined;
 }
 
 export interface WorkerCallbacks {
@@ -168,9 +168,9 @@ const compileCacheWarned = new Set<string>();
 
 /** The group's NODE_COMPILE_CACHE folder for this worker, or null (turned off, none offered, or unusable). */
 function compileCacheFor(l: WorkerLaunch, log: Logger): string | null {
-  if (!l.compileCacheRoot || l.spec.compileCache === false) return null;
+  if (!l.compileCache || l.spec.compileCache === false) return null;
   if (l.spec.env.NODE_COMPILE_CACHE !== undefined || l.baseEnv.NODE_COMPILE_CACHE !== undefined) return null; // the worker's own wins
-  const dir = prepareCompileCache(l.compileCacheRoot, l.group, l.spec.account);
+  const dir = l.compileCache.folderFor(l.group, l.spec.account);
   if (!(dir instanceof Error)) {
     compileCacheWarned.delete(l.group);
     return dir;

@@ -2,9 +2,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { validateConfig } from '../../src/config/schema.js';
-import { compileCacheRoot, prepareCompileCache } from '../../src/runtime/compile-cache.js';
+import { CompileCacheFolders, compileCacheRoot, prepareCompileCache } from '../../src/runtime/compile-cache.js';
 import { workerEnv, type WorkerLaunch } from '../../src/runtime/spawn.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-compile-cache-'));
@@ -87,5 +87,41 @@ describe('prepareCompileCache', () => {
       expect(String(prepareCompileCache(root, 'web', { uid: 65534, gid: 65534, initGroups: false }))).toMatch(/mode 700\) cannot be entered by the worker's uid 65534: not used/);
     }
     expect(prepareCompileCache(root, 'web', null)).toBe(path.join(root, 'web'));
+  });
+});
+
+describe('CompileCacheFolders (one per runtime)', () => {
+  it('prepares a group\'s folder once; later spawns only check it, and prepare it again when it is gone or replaced', () => {
+    const root = path.join(dir, 'f', 'compile-cache');
+    const web = path.join(root, 'web');
+    const folders = new CompileCacheFolders(root);
+    expect(folders.folderFor('web', null)).toBe(web);
+    const mkdir = vi.spyOn(fs, 'mkdirSync');
+    try {
+      expect(folders.folderFor('web', null)).toBe(web);
+      expect(folders.folderFor('web', null)).toBe(web);
+      expect(mkdir).not.toHaveBeenCalled(); // the second and third spawn: one lstat each, nothing created
+      // Deleted while smoothd runs (the README says the cache is safe to delete): made again.
+      fs.rmSync(web, { recursive: true });
+      expect(folders.folderFor('web', null)).toBe(web);
+      expect(fs.lstatSync(web).isDirectory()).toBe(true);
+      expect(mkdir).toHaveBeenCalled();
+    } finally {
+      mkdir.mockRestore();
+    }
+    // Replaced by a symlink: never used, and said why.
+    fs.rmSync(web, { recursive: true });
+    fs.mkdirSync(path.join(dir, 'f', 'elsewhere'));
+    fs.symlinkSync(path.join(dir, 'f', 'elsewhere'), web);
+    expect(String(folders.folderFor('web', null))).toBe(`Error: ${web} is not a folder (a symlink or a file): not used`);
+    expect(String(folders.folderFor('web', null))).toBe(`Error: ${web} is not a folder (a symlink or a file): not used`);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("prepares the folder again when the group's account changed", () => {
+    const root = path.join(dir, 'g', 'compile-cache');
+    const folders = new CompileCacheFolders(root);
+    expect(folders.folderFor('web', { uid: 65534, gid: 65534, initGroups: false })).toBe(path.join(root, 'web'));
+    expect(folders.folderFor('web', { uid: 65533, gid: 65533, initGroups: false })).toBe(path.join(root, 'web'));
+    expect(fs.statSync(path.join(root, 'web')).uid).toBe(65533);
   });
 });
