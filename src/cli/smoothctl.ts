@@ -51,15 +51,16 @@ export interface CliIO {
   now: () => number;
 }
 
-function defaultIO(): CliIO {
-  return {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-    uid: currentUid(),
-    cwd: process.cwd(),
-    now: () => Date.now(),
-  };
+/**
+ * The process's own streams and environment, with `overrides` in their place.
+ * process.stderr is only touched when something is written to it: Node builds
+ * the stream on first use, and `status --json` that succeeds never needs it.
+ */
+function makeIO(overrides: Partial<CliIO>): CliIO {
+  const io = { env: process.env, uid: currentUid(), cwd: process.cwd(), now: () => Date.now(), ...overrides } as CliIO;
+  if (overrides.stdout === undefined) io.stdout = process.stdout;
+  if (overrides.stderr === undefined) Object.defineProperty(io, 'stderr', { get: () => process.stderr, enumerable: true });
+  return io;
 }
 
 // ---------------------------------------------------------------------------
@@ -1030,7 +1031,7 @@ function reportError(io: CliIO, err: unknown, ctx: Ctx | null, what: string): nu
 
 /** Run smoothctl with these arguments; resolves with the exit code. Never throws. */
 export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Promise<number> {
-  const io: CliIO = { ...defaultIO(), ...ioOverrides };
+  const io = makeIO(ioOverrides);
   let parsed: ParsedArgs;
   try {
     parsed = parseArgs(argv);
