@@ -13,7 +13,6 @@
  * reachable, 75 --timeout expired, 77 permission denied on the socket.
  */
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import {
   assertPrivateSocket,
   callRpc,
@@ -495,9 +494,9 @@ async function helpText(topic: string | null): Promise<string> {
   return output.endsWith('\n') ? output : output + '\n';
 }
 
-async function packageVersion(): Promise<string> {
+function packageVersion(): string {
   try {
-    const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8');
+    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
     const v = (JSON.parse(text) as { version?: unknown }).version;
     return typeof v === 'string' ? v : 'unknown';
   } catch {
@@ -1057,7 +1056,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     }
   }
   if (command.name === 'version') {
-    io.stdout.write(`smoothctl ${await packageVersion()}\n`);
+    io.stdout.write(`smoothctl ${packageVersion()}\n`);
     return EXIT.OK;
   }
   let socket: string;

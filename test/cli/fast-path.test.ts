@@ -43,7 +43,6 @@ describe("smoothctl's start-up imports", () => {
         'control/framing.ts',
         'control/group-name.ts',
         'node:fs',
-        'node:fs/promises',
         'node:net',
         'node:path',
         'paths.ts',
