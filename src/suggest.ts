@@ -1,6 +1,6 @@
 /**
  * "Did you mean …?" for typos in config keys and smoothctl commands. No
- * imports: smoothctl loads this on its fast path.
+ * imports: smoothctl loads it only for a command it does not know.
  */
 
 /** The candidate closest to `key` (a prefix either way, or a small edit distance), or null. */

@@ -32,5 +32,10 @@ const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u
  * to print on a terminal. (JSON.stringify already escapes C0.)
  */
 export function terminalSafeJson(json: string): string {
+  // Every character written here is DEL or above U+007F. A status document is
+  // mostly plain ASCII: checked by two native scans (a UTF-8 byte count equal
+  // to the length means no character above U+007F), not by a regular
+  // expression run over some 200 kB on each `status --json` at 1 024 workers.
+  if (json.indexOf('\u007f') === -1 && Buffer.byteLength(json, 'utf8') === json.length) return json;
   return json.replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

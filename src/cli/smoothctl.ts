@@ -13,7 +13,6 @@
  * reachable, 75 --timeout expired, 77 permission denied on the socket.
  */
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import {
   assertPrivateSocket,
   callRpc,
@@ -30,13 +29,11 @@ import {
   waitForConnectionClose,
 } from '../control/client.js';
 import { ERROR_TABLE, EXIT, errorInfo, exitCodeForError } from '../control/errors.js';
-import { GROUP_NAME_PATTERN, PROGRESS_NOTIFICATION } from '../control/methods.js';
+import { GROUP_NAME_PATTERN } from '../control/group-name.js';
 import type { ReloadReport, StatusDocument, WorkerStatus } from '../supervisor/report.js';
 import { checkSocketPath, currentUid, resolveSocketPathWithSource, SocketPathError } from '../paths.js';
 import type { ProgressSink } from './progress.js';
-import { closestKey } from '../suggest.js';
 import { escapeControl, terminalSafeJson } from './escape.js';
-import { readiness } from './readiness.js';
 import { MAX_DURATION_MS, parseDuration as parseConfigDuration } from '../config/duration.js';
 
 // ---------------------------------------------------------------------------
@@ -53,15 +50,16 @@ export interface CliIO {
   now: () => number;
 }
 
-function defaultIO(): CliIO {
-  return {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-    uid: currentUid(),
-    cwd: process.cwd(),
-    now: () => Date.now(),
-  };
+/**
+ * The process's own streams and environment, with `overrides` in their place.
+ * process.stderr is only touched when something is written to it: Node builds
+ * the stream on first use, and `status --json` that succeeds never needs it.
+ */
+function makeIO(overrides: Partial<CliIO>): CliIO {
+  const io = { env: process.env, uid: currentUid(), cwd: process.cwd(), now: () => Date.now(), ...overrides } as CliIO;
+  if (overrides.stdout === undefined) io.stdout = process.stdout;
+  if (overrides.stderr === undefined) Object.defineProperty(io, 'stderr', { get: () => process.stderr, enumerable: true });
+  return io;
 }
 
 // ---------------------------------------------------------------------------
@@ -69,6 +67,25 @@ function defaultIO(): CliIO {
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/**
+ * A command name smoothctl does not know. main() adds the "did you mean"
+ * guess (suggest.ts is loaded only then, not on the `status` fast path).
+ */
+export class UnknownCommandError extends UsageError {
+  constructor(
+    readonly word: string,
+    readonly names: readonly string[],
+  ) {
+    super(`unknown command ${JSON.stringify(word)} (commands: ${names.join(', ')})`);
+  }
+
+  async withGuess(): Promise<string> {
+    const { closestKey } = await import('../suggest.js');
+    const guess = closestKey(this.word, this.names);
+    return guess ? `unknown command ${JSON.stringify(this.word)} (did you mean "${guess}"?) (commands: ${this.names.join(', ')})` : this.message;
+  }
 }
 
 type OptName = 'socket' | 'timeout' | 'group' | 'wait' | 'json' | 'ready' | 'dry-run' | 'lines' | 'follow' | 'to' | 'force';
@@ -340,9 +357,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (first === undefined) throw new UsageError('no command given (reload, restart, rollback, status, stop, metrics, events, logs)');
   const cmd = COMMANDS.find((c) => c.name === first);
   if (cmd === undefined) {
-    const names = COMMANDS.map((c) => c.name);
-    const guess = closestKey(first, names);
-    throw new UsageError(`unknown command ${JSON.stringify(first)}${guess ? ` (did you mean "${guess}"?)` : ''} (commands: ${names.join(', ')})`);
+    throw new UnknownCommandError(first, COMMANDS.map((c) => c.name));
   }
   for (const [name, spelled] of seen) {
     if (!GLOBAL_OPTS.includes(name) && !cmd.options.includes(name)) {
@@ -479,9 +494,9 @@ async function helpText(topic: string | null): Promise<string> {
   return output.endsWith('\n') ? output : output + '\n';
 }
 
-async function packageVersion(): Promise<string> {
+function packageVersion(): string {
   try {
-    const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8');
+    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
     const v = (JSON.parse(text) as { version?: unknown }).version;
     return typeof v === 'string' ? v : 'unknown';
   } catch {
@@ -721,6 +736,7 @@ async function runRoll(ctx: Ctx, cmd: Extract<Command, { name: 'reload' | 'resta
     const { progressFor } = await import('./progress.js');
     progress = progressFor(io.stderr, { verb: cmd.name, env: io.env, now: io.now });
   }
+  const { PROGRESS_NOTIFICATION } = await import('../control/methods.js');
   const onNotification = (method: string, p: unknown): void => {
     if (method === PROGRESS_NOTIFICATION) progress?.update(escapeTexts(p));
   };
@@ -788,6 +804,7 @@ async function runStatus(ctx: Ctx, cmd: Extract<Command, { name: 'status' }>): P
   }
   if (cmd.ready === true) {
     // A probe: one line, 0 when ready, 1 with the reason on stderr (69 when smoothd is not reachable, as always).
+    const { readiness } = await import('./readiness.js');
     const verdict = readiness(doc as StatusDocument);
     if (cmd.json) ctx.io.stdout.write(json(doc));
     if (verdict.ready) {
@@ -1013,13 +1030,14 @@ function reportError(io: CliIO, err: unknown, ctx: Ctx | null, what: string): nu
 
 /** Run smoothctl with these arguments; resolves with the exit code. Never throws. */
 export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Promise<number> {
-  const io: CliIO = { ...defaultIO(), ...ioOverrides };
+  const io = makeIO(ioOverrides);
   let parsed: ParsedArgs;
   try {
     parsed = parseArgs(argv);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`smoothctl: ${escapeControl(err.message)}; see smoothctl --help\n`);
+      const message = err instanceof UnknownCommandError ? await err.withGuess() : err.message;
+      io.stderr.write(`smoothctl: ${escapeControl(message)}; see smoothctl --help\n`);
       return EXIT.USAGE;
     }
     return reportError(io, err, null, 'smoothctl');
@@ -1038,7 +1056,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIO> = {}): Pr
     }
   }
   if (command.name === 'version') {
-    io.stdout.write(`smoothctl ${await packageVersion()}\n`);
+    io.stdout.write(`smoothctl ${packageVersion()}\n`);
     return EXIT.OK;
   }
   let socket: string;

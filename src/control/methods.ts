@@ -6,6 +6,7 @@
  * Imports only errors.ts (no dependencies), so smoothctl can load it cheaply.
  */
 import { ERROR_CODES, PROTOCOL_ERRORS, RpcError, errorInfo } from './errors.js';
+import { GROUP_NAME_PATTERN } from './group-name.js';
 
 export type ParamType = 'string' | 'boolean' | 'integer' | 'number' | 'string[]';
 
@@ -42,7 +43,7 @@ export interface MethodSpec {
 }
 
 /** Group names as the config allows them (DESIGN §3). */
-export const GROUP_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+export { GROUP_NAME_PATTERN };
 const GROUP_HINT = 'group names are 1-64 characters of A-Z a-z 0-9 _ . -';
 
 export const PROGRESS_NOTIFICATION = 'reload.progress';
