@@ -57,9 +57,23 @@ export interface CliIO {
  */
 function makeIO(overrides: Partial<CliIO>): CliIO {
   const io = { env: process.env, uid: currentUid(), cwd: process.cwd(), now: () => Date.now(), ...overrides } as CliIO;
-  if (overrides.stdout === undefined) io.stdout = process.stdout;
+  if (overrides.stdout === undefined) {
+    io.stdout = process.stdout;
+    if (process.stdout.listenerCount('error') === 0) process.stdout.on('error', onStdoutError);
+  }
   if (overrides.stderr === undefined) Object.defineProperty(io, 'stderr', { get: () => process.stderr, enumerable: true });
   return io;
+}
+
+/**
+ * A reader that went away (`smoothctl status | head -2`) makes the next write
+ * to stdout fail with EPIPE: the rest of the output has nowhere to go, so it
+ * is dropped and the command ends as it would have, with its own exit code —
+ * not with Node's stack trace for an unhandled 'error' event.
+ */
+function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') return;
+  process.stderr.write(`smoothctl: cannot write to stdout: ${err.message}; check where stdout goes (a full disk, a closed terminal)\n`);
 }
 
 // ---------------------------------------------------------------------------
