@@ -47,6 +47,12 @@ describe('systemd/smoothd.service', () => {
     expect(seconds(s.get('TimeoutStartSec')![0]!)).toBeGreaterThanOrEqual(300);
   });
 
+  it('leaves the allocator setting opt-in: workers would inherit MALLOC_TRIM_THRESHOLD_', () => {
+    const text = fs.readFileSync(SERVICE, 'utf8');
+    expect(text).toMatch(/^#Environment=MALLOC_TRIM_THRESHOLD_=131072$/m);
+    expect((s.get('Environment') ?? []).filter((v) => v.includes('MALLOC_'))).toEqual([]);
+  });
+
   it('comments every setting', () => {
     for (const file of [SERVICE, SOCKET]) {
       const lines = fs.readFileSync(file, 'utf8').split('\n');
