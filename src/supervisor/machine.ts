@@ -997,7 +997,7 @@ class Stepper {
       const g = this.group(e.name);
       if (!g || e.generation === null || e.state === 'skipped') continue;
       if (state === 'succeeded' && (e.state === 'rolled' || e.state === 'watching')) markOutcome(g.history, e.generation, 'good');
-      if (state === 'failed' && e.state === 'failed') markOutcome(g.history, e.generation, 'bad');
+      if (e.state === 'failed') markOutcome(g.history, e.generation, 'bad'); // also when a stop aborted its rollback
       g.history = trimHistory(g.history, g.config.history, g.generation);
     }
   }
