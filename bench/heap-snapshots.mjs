@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installCleanup, startSmoothdReady, stopSmoothd } from './procs.js';
 import { rpc as rpcCall } from './rpc.js';
+import { memoryConfig } from './memory-setup.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let at = [100, 400];
@@ -35,18 +36,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const rpc = (socket, method, params) => rpcCall(socket, method, params, 120_000);
 
-const config = {
-  groups: {
-    chatty: {
-      command: ['sh', '-c', 'echo "worker $$ up"; echo "worker $$ note on stderr" >&2; exec sleep infinity'],
-      count: 16,
-      ready: '50ms',
-      readyTimeout: '30s',
-      stopTimeout: '5s',
-      rolling: { surge: 4 },
-    },
-  },
-};
+const config = memoryConfig();
 const configPath = path.join(dir, 'smoothd.yaml');
 fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
 const socket = path.join(dir, 'ctl.sock');

@@ -10,12 +10,12 @@
 // reload of each, the median of the pairwise differences, and private memory
 // (smaps_rollup) of both at the end. Every process it starts is ended by pid.
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installCleanup, startSmoothdReady, stopSmoothd } from './procs.js';
 import { rpc as rpcCall } from './rpc.js';
+import { freePort, memoryConfig } from './memory-setup.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let pairs = 100;
@@ -39,15 +39,6 @@ if (Object.keys(extra).length === 0) extra.MALLOC_TRIM_THRESHOLD_ = '131072';
 installCleanup();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-mallocab-'));
 const rpc = (socket, method, params) => rpcCall(socket, method, params, 120_000);
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 const cpuMs = (pid) => {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -61,10 +52,7 @@ const privateMb = (pid) => {
 
 async function start(tag, env) {
   const port = await freePort();
-  const config = {
-    metrics: { listen: `127.0.0.1:${port}` },
-    groups: { chatty: { command: ['sh', '-c', 'echo "worker $$ up"; echo "worker $$ note on stderr" >&2; exec sleep infinity'], count: 16, ready: '50ms', readyTimeout: '30s', stopTimeout: '5s', rolling: { surge: 4 } } },
-  };
+  const config = memoryConfig(port);
   const configPath = path.join(dir, `${tag}.yaml`);
   fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
   const socket = path.join(dir, `${tag}.sock`);

@@ -17,13 +17,13 @@
 // Every process it starts is ended by pid (bench/procs.js).
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { installCleanup, startSmoothdReady, stopSmoothd } from './procs.js';
 import { rpc as rpcCall } from './rpc.js';
+import { freePort, memoryConfig } from './memory-setup.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let reloads = 1000;
@@ -50,17 +50,6 @@ installCleanup();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-memprobe-'));
 out ??= path.join(dir, 'samples.jsonl');
 const rpc = (socket, method, params) => rpcCall(socket, method, params, 120_000);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function scrape(port) {
   return new Promise((resolve, reject) => {
@@ -107,19 +96,7 @@ function cpuMs() {
 }
 
 const metricsPort = await freePort();
-const config = {
-  metrics: { listen: `127.0.0.1:${metricsPort}` },
-  groups: {
-    chatty: {
-      command: ['sh', '-c', 'echo "worker $$ up"; echo "worker $$ note on stderr" >&2; exec sleep infinity'],
-      count: 16,
-      ready: '50ms',
-      readyTimeout: '30s',
-      stopTimeout: '5s',
-      rolling: { surge: 4 },
-    },
-  },
-};
+const config = memoryConfig(metricsPort);
 const configPath = path.join(dir, 'smoothd.yaml');
 fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
 const socket = path.join(dir, 'ctl.sock');

@@ -17,34 +17,22 @@
 // Every process it starts is ended by pid (bench/procs.js), workers included.
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { startSmoothdReady, stopSmoothd } from './procs.js';
 import { cpuTicks, percentile, procKb, sortedCopy } from './stats.js';
 import { rpc } from './rpc.js';
+import { freePort, memoryConfig, MEMORY_WORKERS } from './memory-setup.js';
 
-export const MEMORY_WORKERS = 16;
+export { MEMORY_WORKERS };
 export const MEMORY_FLAT_MB = 2;
 
 const round = (x, d = 0) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
 const mb = (kb) => (Number.isFinite(kb) ? round(kb / 1024, 2) : null);
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function memSample(pid) {
   const r = procKb(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), ['Rss', 'Pss', 'Private_Clean', 'Private_Dirty']);
   return { rssKb: r.Rss, pssKb: r.Pss, privateKb: r.Private_Clean + r.Private_Dirty };
 }
-
 
 function scrape(port) {
   return new Promise((resolve, reject) => {
@@ -64,19 +52,7 @@ function scrape(port) {
 export async function memoryLongRun(tmp, ctx) {
   const reloads = ctx.reloads;
   const metricsPort = await freePort();
-  const config = {
-    metrics: { listen: `127.0.0.1:${metricsPort}` },
-    groups: {
-      chatty: {
-        command: ['sh', '-c', 'echo "worker $$ up"; echo "worker $$ note on stderr" >&2; exec sleep infinity'],
-        count: MEMORY_WORKERS,
-        ready: '50ms',
-        readyTimeout: '30s',
-        stopTimeout: '5s',
-        rolling: { surge: 4 },
-      },
-    },
-  };
+  const config = memoryConfig(metricsPort);
   const configPath = path.join(tmp, 'smoothd-memory-long.yaml');
   fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`); // JSON is valid YAML
   const socket = path.join(tmp, 'ctl-memory-long.sock');

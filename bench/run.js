@@ -33,6 +33,7 @@ import { applyVariant, EXPERIMENTS, summarize, summaryText, trialFigures, trialP
 import { evaluateScale, scaleRun, scaleTable } from './scale.js';
 import { evaluateMemoryLong, memoryLongLines, memoryLongRun } from './memory.js';
 import { readRecords } from './load.js';
+import { freePort } from './memory-setup.js';
 import { alive, exited, forkTracked, installCleanup, onJsonLines, spawnTracked, stopAll, stopPid, track } from './procs.js';
 import { alignedProfile, buckets, childTicks, cpuTicks, KIND_NAMES, machineTicks, percentile, procKb, reloadOverhead, sortedCopy, spread, windowStats } from './stats.js';
 
@@ -128,17 +129,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 const sleepUntil = (t) => sleep(t - Date.now());
 const round = (x, d = 0) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
 const log = (s) => process.stderr.write(`bench: ${s}\n`);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const CLK_TCK = (() => {
   try {
