@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeLine, jsonDepthExceeds, LineSplitter } from '../../src/control/framing.js';
+import { collect } from './framing-collect.js';
 
 /**
  * The edges of the control socket's framing that framing.test.ts leaves open:
@@ -9,16 +10,6 @@ import { encodeLine, jsonDepthExceeds, LineSplitter } from '../../src/control/fr
  * sees, and closing brackets in the nesting scan.
  */
 
-function collect(maxLineBytes?: number) {
-  const lines: string[] = [];
-  const oversize: Array<[number, number]> = [];
-  const splitter = new LineSplitter({
-    ...(maxLineBytes !== undefined ? { maxLineBytes } : {}),
-    onLine: (l) => lines.push(l),
-    onOversize: (seen, limit) => oversize.push([seen, limit]),
-  });
-  return { splitter, lines, oversize };
-}
 
 describe('LineSplitter limit', () => {
   it('accepts a limit of 1 byte and reads one-byte lines with it', () => {

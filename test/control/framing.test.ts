@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { encodeLine, jsonDepthExceeds, LineSplitter } from '../../src/control/framing.js';
+import { encodeLine, jsonDepthExceeds } from '../../src/control/framing.js';
+import { collect } from './framing-collect.js';
 
-function collect(maxLineBytes?: number) {
-  const lines: string[] = [];
-  const oversize: Array<[number, number]> = [];
-  const splitter = new LineSplitter({
-    ...(maxLineBytes !== undefined ? { maxLineBytes } : {}),
-    onLine: (l) => lines.push(l),
-    onOversize: (seen, limit) => oversize.push([seen, limit]),
-  });
-  return { splitter, lines, oversize };
-}
 
 describe('LineSplitter', () => {
   it('splits several lines in one chunk and keeps a partial line for the next', () => {
