@@ -141,7 +141,11 @@ export async function warmUp(server: net.Server, warmup: Warmup, log: (m: string
   try {
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
-      listener.listen({ port: 0, host: '127.0.0.1' }, () => {
+      // exclusive: in a node:cluster worker a plain listen goes through the
+      // primary, which shares one port-0 handle among the workers and hands
+      // the warm-up requests to any of them (one closing its listener resets
+      // another's requests), and reports the listener as the worker's 'listening'.
+      listener.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
         listener.off('error', reject);
         resolve();
       });
