@@ -10,47 +10,9 @@
  */
 import { describe, it, expect } from 'vitest';
 import { nextRollAction, scanRollAction, type RollAction } from '../../src/supervisor/policy.js';
-import type { GroupState, WorkerRecord, WorkerPhase } from '../../src/supervisor/types.js';
-import { groupConfig, specFor } from './harness.js';
+import type { GroupState, WorkerRecord } from '../../src/supervisor/types.js';
+import { policyGroup as group, policyWorker as worker } from './policy-fixture.js';
 
-function group(count: number, surge: number, unavailable: number): GroupState {
-  const config = groupConfig({ name: 'web', count, rolling: { surge, unavailable } });
-  return {
-    name: 'web',
-    config,
-    generation: 2,
-    lastGeneration: 2,
-    specs: { '0': specFor(config), '1': specFor(config), '2': specFor(config) },
-    slots: [],
-    rollTarget: 2,
-    pending: null,
-    removing: false,
-    history: [],
-  };
-}
-
-function worker(id: number, slot: number, generation: number, phase: WorkerPhase): WorkerRecord {
-  return {
-    id,
-    group: 'web',
-    slot,
-    generation,
-    pid: 1000 + id,
-    phase,
-    startedAt: 0,
-    readyAt: phase === 'ready' ? 1 : null,
-    stoppingAt: null,
-    statusText: null,
-    stopReason: null,
-    killed: false,
-    retiredBy: null,
-    startedBy: null,
-    failed: false,
-    leaderExit: null,
-    counters: null,
-    baseline: null,
-  };
-}
 
 const none = (): boolean => false;
 

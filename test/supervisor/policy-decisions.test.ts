@@ -5,47 +5,8 @@
  */
 import { describe, it, expect } from 'vitest';
 import { nextRollAction, rolledCount, isOld, isLive, liveWorkers, readyCount, groupWorkers } from '../../src/supervisor/policy.js';
-import type { GroupState, WorkerRecord, WorkerPhase } from '../../src/supervisor/types.js';
-import { groupConfig, specFor } from './harness.js';
+import { policyGroup as group, policyWorker as worker } from './policy-fixture.js';
 
-function group(count: number, surge: number, unavailable: number, name = 'web'): GroupState {
-  const config = groupConfig({ name, count, rolling: { surge, unavailable } });
-  return {
-    name,
-    config,
-    generation: 2,
-    lastGeneration: 2,
-    specs: { '1': specFor(config), '2': specFor(config) },
-    slots: [],
-    rollTarget: 2,
-    pending: null,
-    removing: false,
-    history: [],
-  };
-}
-
-function worker(id: number, slot: number, generation: number, phase: WorkerPhase, name = 'web'): WorkerRecord {
-  return {
-    id,
-    group: name,
-    slot,
-    generation,
-    pid: 1000 + id,
-    phase,
-    startedAt: 0,
-    readyAt: phase === 'ready' ? 1 : null,
-    stoppingAt: phase === 'stopping' ? 2 : null,
-    statusText: null,
-    stopReason: null,
-    killed: false,
-    retiredBy: null,
-    startedBy: null,
-    failed: false,
-    leaderExit: null,
-    counters: null,
-    baseline: null,
-  };
-}
 
 describe('policy queries', () => {
   it('count only their own group and only live or ready workers', () => {
