@@ -16,6 +16,24 @@
  * allows it; without that smoothd could not restore the priority and the
  * worker would serve at the boot priority for good. Then smoothd does not
  * lower it at all and says so once per group.
+ *
+ * Scheduler autogroups (found on these machines, DESIGN §13): with
+ * kernel.sched_autogroup_enabled=1 (Debian's default) and smoothd in the root
+ * cpu cgroup, the kernel first shares the CPU equally between sessions, and a
+ * thread's nice value only orders the threads of its own session. Every
+ * worker is a session of its own (setsid), so thread nice values alone change
+ * nothing: two CPU-bound loops pinned to one core, one at nice 19, each in its
+ * own session, got 37.5% and 36.9%; in one session 0.8% and 62.4%. The
+ * session's weight is its autogroup's nice value (/proc/PID/autogroup): with
+ * the booting one's at 10 they got 5.5% and 53.5%. So smoothd sets the
+ * booting worker's autogroup too, when the worker has one of its own, and
+ * gives it back with the threads'. The kernel lets anyone raise an
+ * autogroup's value and lower it back to >= 0, but without CAP_SYS_ADMIN only
+ * one change per 100 ms on the whole machine (EAGAIN otherwise), so a
+ * restore could fail; an unprivileged smoothd leaves autogroups alone and says
+ * once per group that bootNice has little effect there. Where smoothd runs in
+ * a cpu cgroup of its own (systemd with `CPUWeight=` or other cpu settings)
+ * autogroups do not apply and the autogroup's value is ignored.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,6 +44,8 @@ import { groupMembers } from './procgroup.js';
 const MAX_NICE = 19;
 /** CAP_SYS_NICE in the capability bit sets of /proc/PID/status. */
 const CAP_SYS_NICE = 23n;
+/** CAP_SYS_ADMIN: changes an autogroup's nice value without the kernel's rate limit. */
+const CAP_SYS_ADMIN = 21n;
 
 /** Thread ids of a process (/proc/PID/task), empty when it is gone. */
 export function threadsOf(pid: number, procRoot = '/proc'): number[] {
@@ -57,19 +77,59 @@ export function threadNice(pid: number, tid: number, procRoot = '/proc'): number
   }
 }
 
+/** Whether this process holds capability `bit` (its CapEff in /proc/self/status); false when /proc cannot tell. */
+export function hasCapability(bit: bigint, procSelf = '/proc/self'): boolean {
+  try {
+    const status = fs.readFileSync(`${procSelf}/status`, 'utf8');
+    const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    return capEff !== undefined && ((BigInt(`0x${capEff}`) >> bit) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+/** A process's scheduler autogroup, from /proc/PID/autogroup ("/autogroup-12 nice 0"). */
+export interface Autogroup {
+  name: string;
+  nice: number;
+}
+
+/** The autogroup of `pid` ('self': smoothd's), or null when the kernel has none or the process is gone. */
+export function autogroupOf(pid: number | 'self', procRoot = '/proc'): Autogroup | null {
+  try {
+    const m = /^(\S+) nice (-?\d+)/.exec(fs.readFileSync(`${procRoot}/${pid}/autogroup`, 'utf8'));
+    return m ? { name: m[1]!, nice: Number(m[2]) } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the kernel schedules by autogroup (kernel.sched_autogroup_enabled). */
+export function autogroupsEnabled(procRoot = '/proc'): boolean {
+  try {
+    return fs.readFileSync(`${procRoot}/sys/kernel/sched_autogroup_enabled`, 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+/** Sets the nice value of `pid`'s autogroup; the error, or null. */
+function trySetAutogroupNice(pid: number, nice: number, procRoot = '/proc'): NodeJS.ErrnoException | null {
+  try {
+    fs.writeFileSync(`${procRoot}/${pid}/autogroup`, String(nice));
+    return null;
+  } catch (err) {
+    return err as NodeJS.ErrnoException;
+  }
+}
+
 /**
  * Whether this process may set a nice value as low as `nice` (lower means more
  * CPU): root's or any holder's CAP_SYS_NICE, or a soft RLIMIT_NICE of at least
  * 20 - nice ("Max nice priority" in /proc/self/limits).
  */
 export function mayLowerTo(nice: number, procSelf = '/proc/self'): boolean {
-  try {
-    const status = fs.readFileSync(`${procSelf}/status`, 'utf8');
-    const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-    if (capEff !== undefined && (BigInt(`0x${capEff}`) >> CAP_SYS_NICE) & 1n) return true;
-  } catch {
-    // no /proc: fall through to the limit
-  }
+  if (hasCapability(CAP_SYS_NICE, procSelf)) return true;
   try {
     const limits = fs.readFileSync(`${procSelf}/limits`, 'utf8');
     const soft = /^Max nice priority\s+(\S+)/m.exec(limits)?.[1];
@@ -88,11 +148,17 @@ interface Booting {
   base: number;
   /** The value it boots with. */
   boot: number;
+  /** Its own autogroup's nice value before and during boot, when smoothd changed it. */
+  autogroup: { base: number; boot: number } | null;
 }
 
 export interface BootPriorityOptions {
   /** Whether smoothd may lower a nice value to this again (tests inject it). */
   mayLowerTo?: (nice: number) => boolean;
+  /** Where /proc is (tests point it at a fake one for autogroups). */
+  procRoot?: string;
+  /** Whether smoothd may change autogroups without the kernel's rate limit (CAP_SYS_ADMIN; tests inject it). */
+  mayChangeAutogroups?: () => boolean;
 }
 
 /** The workers smoothd started at boot priority and has not restored yet. */
@@ -100,13 +166,21 @@ export class BootPriority {
   private readonly booting = new Map<number, Booting>();
   /** Groups told that their bootNice cannot be applied, each once. */
   private readonly warned = new Set<string>();
+  /** Groups told that autogroups blunt their bootNice, each once. */
+  private readonly warnedAutogroup = new Set<string>();
   private readonly mayLower: (nice: number) => boolean;
+  private readonly procRoot: string;
+  private readonly mayChangeAutogroups: () => boolean;
+  /** smoothd's own autogroup and whether autogroups are on, read once (null: not read yet). */
+  private autogroupSetting: { own: Autogroup | null; enabled: boolean } | null = null;
 
   constructor(
     private readonly log: Logger,
     opts: BootPriorityOptions = {},
   ) {
     this.mayLower = opts.mayLowerTo ?? ((n) => mayLowerTo(n));
+    this.procRoot = opts.procRoot ?? '/proc';
+    this.mayChangeAutogroups = opts.mayChangeAutogroups ?? (() => hasCapability(CAP_SYS_ADMIN));
   }
 
   /** Right after spawn: start worker `workerId` (pid `pid`) `bootNice` levels lower. */
@@ -134,8 +208,31 @@ export class BootPriority {
     }
     // The leader first: the threads it creates from now on inherit the value.
     trySetPriority(pid, boot);
-    for (const tid of threadsOf(pid)) if (tid !== pid) trySetPriority(tid, boot);
-    this.booting.set(workerId, { pid, group, base, boot });
+    for (const tid of threadsOf(pid, this.procRoot)) if (tid !== pid) trySetPriority(tid, boot);
+    this.booting.set(workerId, { pid, group, base, boot, autogroup: this.lowerAutogroup(pid, group, bootNice) });
+  }
+
+  /** When the worker is an autogroup of its own, that autogroup boots `bootNice` lower too; what was set, or null. */
+  private lowerAutogroup(pid: number, group: string, bootNice: number): { base: number; boot: number } | null {
+    this.autogroupSetting ??= { own: autogroupOf('self', this.procRoot), enabled: autogroupsEnabled(this.procRoot) };
+    const { own, enabled } = this.autogroupSetting;
+    const ag = autogroupOf(pid, this.procRoot);
+    if (!enabled || ag === null || ag.name === own?.name) return null;
+    if (!this.mayChangeAutogroups()) {
+      if (!this.warnedAutogroup.has(group)) {
+        this.warnedAutogroup.add(group);
+        this.log.warn(
+          { group, bootNice, autogroup: ag.name },
+          'bootNice has little effect here: the kernel shares the CPU between sessions first (kernel.sched_autogroup_enabled=1) and every worker is a session ' +
+            "of its own, and only root (CAP_SYS_ADMIN) may change a session's priority without the kernel's limit of one change per 100 ms; " +
+            'run smoothd as root, or in a cpu cgroup of its own (systemd: CPUWeight=100 in the unit), or set kernel.sched_autogroup_enabled=0',
+        );
+      }
+      return null;
+    }
+    const boot = Math.min(MAX_NICE, ag.nice + bootNice);
+    if (boot === ag.nice || trySetAutogroupNice(pid, boot, this.procRoot) !== null) return null;
+    return { base: ag.nice, boot };
   }
 
   /** The worker is ready: every thread of its process group still at the boot value gets the normal priority back. */
@@ -143,13 +240,25 @@ export class BootPriority {
     const b = this.booting.get(workerId);
     if (!b) return;
     this.booting.delete(workerId);
-    const pids = new Set([b.pid, ...groupMembers(b.pid)]);
+    const pids = new Set([b.pid, ...groupMembers(b.pid, this.procRoot)]);
     let failed: string | null = null;
     for (const pid of pids) {
-      for (const tid of threadsOf(pid)) {
-        if (threadNice(pid, tid) !== b.boot) continue; // changed by the app itself, or gone
+      for (const tid of threadsOf(pid, this.procRoot)) {
+        if (threadNice(pid, tid, this.procRoot) !== b.boot) continue; // changed by the app itself, or gone
         const err = trySetPriority(tid, b.base);
         if (err && err.code !== 'ESRCH') failed = err.code ?? err.message;
+      }
+    }
+    if (b.autogroup) {
+      // Any live member of the session names its autogroup; one still at the boot value gets the base back.
+      for (const pid of pids) {
+        const ag = autogroupOf(pid, this.procRoot);
+        if (ag === null) continue; // gone
+        if (ag.nice === b.autogroup.boot) {
+          const err = trySetAutogroupNice(pid, b.autogroup.base, this.procRoot);
+          if (err) failed = err.code ?? err.message;
+        }
+        break;
       }
     }
     if (failed !== null) {

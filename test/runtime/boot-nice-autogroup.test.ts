@@ -1,0 +1,62 @@
+/**
+ * bootNice and scheduler autogroups (boot-nice.ts): a worker that is a
+ * session of its own gets its autogroup lowered only by an smoothd that may
+ * change autogroups without the kernel's rate limit; otherwise the autogroup
+ * is left alone with one warning per group. A worker in smoothd's own session
+ * (same autogroup) is never touched through its autogroup.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { BootPriority, autogroupOf, autogroupsEnabled } from '../../src/runtime/boot-nice.js';
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+function sleeper(detached: boolean): number {
+  const c = spawn('sleep', ['30'], { detached, stdio: 'ignore' });
+  children.push(c);
+  return c.pid!;
+}
+
+/** A logger that keeps its lines. */
+function logger(): { log: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  return { log, lines };
+}
+
+const enabled = autogroupsEnabled();
+if (!enabled) console.log('boot-nice-autogroup: skipped (kernel.sched_autogroup_enabled is not 1 here)');
+
+describe.skipIf(!enabled)('bootNice with autogroups on', () => {
+  it('an smoothd without CAP_SYS_ADMIN leaves a worker session\'s autogroup alone and warns once per group', () => {
+    const { log, lines } = logger();
+    const bp = new BootPriority(log, { mayLowerTo: () => true, mayChangeAutogroups: () => false });
+    const a = sleeper(true);
+    const b = sleeper(true);
+    bp.lower(1, a, 'web', 10);
+    bp.lower(2, b, 'web', 10);
+    expect(autogroupOf(a)!.nice).toBe(0);
+    expect(autogroupOf(b)!.nice).toBe(0);
+    const warnings = lines.filter((l) => String(l.msg).startsWith('bootNice has little effect here'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ group: 'web', bootNice: 10 });
+    expect(String(warnings[0]!.msg)).toContain('kernel.sched_autogroup_enabled=0');
+  });
+
+  it("a worker in smoothd's own session is not changed through the autogroup they share, and nothing is said", () => {
+    const { log, lines } = logger();
+    const own = autogroupOf('self')!;
+    const bp = new BootPriority(log, { mayLowerTo: () => true, mayChangeAutogroups: () => true });
+    const pid = sleeper(false);
+    expect(autogroupOf(pid)!.name).toBe(own.name);
+    bp.lower(1, pid, 'web', 10);
+    expect(autogroupOf('self')!.nice).toBe(own.nice);
+    expect(lines.filter((l) => String(l.msg).startsWith('bootNice has little effect'))).toHaveLength(0);
+    bp.restore(1);
+    expect(autogroupOf('self')!.nice).toBe(own.nice);
+  });
+});
