@@ -6,6 +6,10 @@
 //   node bench/scale-probe.js ROOT COUNT [--prof DIR]   (--prof: the daemon runs with --cpu-prof)
 //   PERF=FILE NODE_OPTIONS=--perf-basic-prof node bench/scale-probe.js ROOT COUNT
 //     (perf record of the daemon over the reload; `perf report -i FILE --sort pid,sym`)
+//   PSTAT=FILE node bench/scale-probe.js ROOT COUNT
+//     (perf stat of the daemon over the reload: wait4, clone, SIGCHLD deliveries, write syscalls)
+//   NODE_ARGS='--max-semi-space-size=1' node bench/scale-probe.js ROOT COUNT   (node flags for the daemon only)
+// The JSON line also gives the daemon's minor page faults over the reload (minflt, from /proc).
 // Ends the daemon by pid and then, by pid, any worker it left whose /proc cmdline is still `sleep`.
 // usage: node probe.mjs ROOT COUNT [--prof DIR] ; prints JSON line with reload ms, cpu ms, per-worker
 import { spawn } from 'node:child_process';
@@ -19,7 +23,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-probe-'));
 const cfg = { groups: { sleepers: { command: ['sleep', 'infinity'], count, ready: '50ms', readyTimeout: '30s', stopTimeout: '5s', rolling: { surge: Math.min(16, count) } } } };
 fs.writeFileSync(path.join(tmp, 'c.yaml'), JSON.stringify(cfg));
 const sock = path.join(tmp, 's.sock');
-const nodeArgs = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
+const nodeArgs = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : (process.env.NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bin/smoothd.js'), '--config', path.join(tmp, 'c.yaml'), '--socket', sock, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
 const pids = new Set();
 const lines = [];
@@ -46,6 +50,14 @@ const startMs = Date.now() - t0;
 await new Promise((r) => setTimeout(r, 500));
 let perf = null;
 if (process.env.PERF) { perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-o', process.env.PERF, '-p', String(child.pid)], { stdio: 'ignore' }); await new Promise((r) => setTimeout(r, 1000)); }
+const minflt = () => { const s = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8'); return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[7]); };
+let pstat = null;
+if (process.env.PSTAT) {
+  const events = 'syscalls:sys_enter_wait4,syscalls:sys_enter_clone,signal:signal_deliver,syscalls:sys_enter_write';
+  pstat = spawn('perf', ['stat', '-e', events, '-o', process.env.PSTAT, '-p', String(child.pid)], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 1000));
+}
+const f0 = minflt();
 const c0 = tick();
 const cpuStart = c0;
 const r0 = Date.now(); const m0 = Number(process.hrtime.bigint() / 1000n);
@@ -55,12 +67,14 @@ let out = ''; rl.stdout.on('data', (b) => (out += b));
 const code = await new Promise((r) => rl.on('exit', r));
 const reloadMs = Date.now() - r0; const m1 = Number(process.hrtime.bigint() / 1000n);
 const c1 = tick();
+const f1 = minflt();
+if (pstat) { pstat.kill('SIGINT'); await new Promise((r) => pstat.on('exit', r)); }
 if (perf) { perf.kill('SIGINT'); await new Promise((r) => perf.on('exit', r)); }
 const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]);
 let rep = {}; try { rep = JSON.parse(out); } catch {}
 const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
 fs.writeFileSync(path.join(tmp, 'reload.log'), lines.slice(mark).join('\n'));
-console.log(JSON.stringify({ root, count, code, startMs, reloadMs, durationMs: rep.durationMs, cpuMs: c1 - c0, perWorker: +((c1 - c0) / count).toFixed(2), rssMb: +(rss / 1024).toFixed(1), load, m0, m1, log: path.join(tmp, 'reload.log') }));
+console.log(JSON.stringify({ root, count, code, startMs, reloadMs, durationMs: rep.durationMs, cpuMs: c1 - c0, minflt: f1 - f0, perWorker: +((c1 - c0) / count).toFixed(2), rssMb: +(rss / 1024).toFixed(1), load, m0, m1, log: path.join(tmp, 'reload.log') }));
 clearTimeout(to);
 cleanup(0);
 async function cleanup(rc) {

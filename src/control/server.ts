@@ -392,6 +392,12 @@ class Connection {
   private peerEnded = false;
   private closed = false;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** Writes of this task wait for its end (see send()). */
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
   lastActivity = Date.now();
 
   constructor(
@@ -422,6 +428,14 @@ class Connection {
   send(message: unknown): void {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return;
     const text = this.host.serialize(message);
+    // What one task sends (a worker ready, the next one stopping, another started: three
+    // notifications) leaves in one write once that task is done, not in one syscall each; each
+    // message is still its own line, in order. end() flushes what is corked.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      queueMicrotask(this.uncork);
+    }
     this.socket.write(text);
     if (this.socket.writableLength > this.host.maxWriteBufferBytes) {
       this.host.logger.warn(

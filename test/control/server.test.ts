@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync, readFileSync, existsSync, lstatSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ERROR_CODES, RpcError } from '../../src/control/errors.js';
@@ -592,6 +592,49 @@ describe('wait: notifications and disconnects', () => {
     }
     expect(await c.next()).toEqual({ jsonrpc: '2.0', result: { id: 7, state: 'succeeded' }, id: 'r' });
     await other.expectSilence(50); // nothing leaked to another connection
+  });
+
+  it('sends the notifications of one task in one write, each its own line, in order; a later task writes again', async () => {
+    let later!: () => void;
+    const server = await h.server({
+      handlers: fakeHandlers({
+        reload: (_p, ctx) =>
+          new Promise((resolve) => {
+            for (let i = 1; i <= 3; i++) ctx.notify('reload.progress', { i });
+            later = () => {
+              ctx.notify('reload.progress', { i: 4 });
+              resolve({ id: 1, state: 'succeeded' });
+            };
+          }),
+      }),
+    });
+    // Every write the server's socket hands to the kernel, as the text of its chunks.
+    const writes: string[] = [];
+    const text = (c: unknown): string => (typeof c === 'string' ? c : Buffer.isBuffer(c) ? c.toString() : '');
+    const proto = Socket.prototype as unknown as {
+      _write(chunk: unknown, enc: string, cb: () => void): void;
+      _writev(chunks: { chunk: unknown }[], cb: () => void): void;
+    };
+    const origWrite = proto._write;
+    const origWritev = proto._writev;
+    vi.spyOn(proto, '_write').mockImplementation(function (this: Socket, chunk, enc, cb) {
+      if (text(chunk).includes('reload.progress')) writes.push(text(chunk));
+      return origWrite.call(this, chunk, enc, cb);
+    });
+    vi.spyOn(proto, '_writev').mockImplementation(function (this: Socket, chunks, cb) {
+      const all = chunks.map((c) => text(c.chunk)).join('');
+      if (all.includes('reload.progress')) writes.push(all);
+      return origWritev.call(this, chunks, cb);
+    });
+    const c = await h.client(server.path);
+    c.send({ jsonrpc: '2.0', method: 'reload', params: { wait: true }, id: 1 });
+    for (let i = 1; i <= 3; i++) expect(await c.next()).toEqual({ jsonrpc: '2.0', method: 'reload.progress', params: { i } });
+    expect(writes).toEqual([[1, 2, 3].map((i) => `{"jsonrpc":"2.0","method":"reload.progress","params":{"i":${i}}}\n`).join('')]);
+    later();
+    expect(await c.next()).toEqual({ jsonrpc: '2.0', method: 'reload.progress', params: { i: 4 } });
+    expect(await c.next()).toEqual({ jsonrpc: '2.0', result: { id: 1, state: 'succeeded' }, id: 1 });
+    expect(writes).toHaveLength(2);
+    expect(writes[1]).toContain('{"i":4}');
   });
 
   it('aborts ctx.signal when the client disconnects, and drops the late answer', async () => {
