@@ -10,7 +10,10 @@
 //
 // FLAGS are node flags for that arm's daemon, space-separated (empty for
 // none); `ENV:NAME=VALUE` among them goes to its environment instead. Without
-// --arm the arms are: default, semi1 (--max-semi-space-size=1), semi2, semi4.
+// --arm the arms are: grow (SMOOTHD_YOUNG_GENERATION=grow: V8's default),
+// pinned (smoothd's default: bin/smoothd.js holds the young generation at its
+// initial size), semi1 (node --max-semi-space-size=1: an own flag, so smoothd
+// leaves it), semi2, semi4.
 // Prints one line per sample and, at the end, per arm: private MB at start,
 // after 1 reload, median of the second and last quarter's samples, at the end;
 // median daemon CPU ms and wall ms per reload over the rounds after the first
@@ -55,7 +58,8 @@ if (![rounds, every].every((n) => Number.isInteger(n) && n >= 1)) {
   process.exit(64);
 }
 if (arms.length === 0) {
-  arms.push({ name: 'default', flags: [], env: {} });
+  arms.push({ name: 'grow', flags: [], env: { SMOOTHD_YOUNG_GENERATION: 'grow' } });
+  arms.push({ name: 'pinned', flags: [], env: {} });
   for (const n of [1, 2, 4]) arms.push({ name: `semi${n}`, flags: [`--max-semi-space-size=${n}`], env: {} });
 }
 installCleanup();
