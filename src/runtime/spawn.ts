@@ -16,7 +16,7 @@ import { signalGroupIfMembers } from './procgroup.js';
 const EXEC_WRAPPER = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
 
 /** Variables from smoothd's own environment that must not leak into workers. */
-const PRIVATE_ENV = ['LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'NODE_CHANNEL_FD', 'NODE_CHANNEL_SERIALIZATION_MODE'];
+const PRIVATE_ENV = ['SMOOTHD_YOUNG_GENERATION', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PID', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'NODE_CHANNEL_FD', 'NODE_CHANNEL_SERIALIZATION_MODE'];
 
 export interface WorkerLaunch {
   workerId: number;
