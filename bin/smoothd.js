@@ -5,7 +5,11 @@
 // because static imports would all be evaluated first.
 import { pinYoungGeneration } from '../dist/runtime/young-gen.js';
 
-pinYoungGeneration();
+const young = pinYoungGeneration();
+if ('error' in young) {
+  process.stderr.write(`smoothd: ${young.error}\n`);
+  process.exit(78); // the config exit code (DESIGN §2): smoothd's environment is part of its configuration
+}
 const { main } = await import('../dist/cli/smoothd.js');
 
 process.exitCode = await main(process.argv.slice(2));

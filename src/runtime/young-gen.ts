@@ -39,12 +39,21 @@ export const YOUNG_GENERATION_ENV = 'SMOOTHD_YOUNG_GENERATION';
 // V8 takes '-' and '_' alike in a flag's name.
 const YOUNG_FLAG = /^--?(?:max[-_]semi[-_]space[-_]size|min[-_]semi[-_]space[-_]size|semi[-_]space[-_]growth[-_]factor)(?:=|$)/;
 
-export type YoungGenerationChoice = { pin: true } | { pin: false; why: string };
+/** Pinned, left to V8 (and why), or a value of the variable smoothd does not know (the message to print; smoothd exits 78). */
+export type YoungGenerationChoice = { pin: true } | { pin: false; why: string } | { pin: false; error: string };
 
 /** Whether smoothd pins its young generation, given node's own arguments and smoothd's environment (pure). */
 export function youngGenerationChoice(execArgv: readonly string[], env: NodeJS.ProcessEnv): YoungGenerationChoice {
   const mode = env[YOUNG_GENERATION_ENV];
   if (mode === 'grow') return { pin: false, why: `${YOUNG_GENERATION_ENV}=grow` };
+  if (mode !== undefined && mode !== '' && mode !== 'pin') {
+    return {
+      pin: false,
+      error:
+        `${YOUNG_GENERATION_ENV} is ${JSON.stringify(mode)} in smoothd's environment; allowed: grow (V8's default young generation) ` +
+        'or pin (held at its initial size, the default when unset). Fix or unset it (systemd: systemctl edit smoothd), then start smoothd again.',
+    };
+  }
   const nodeOptions = (env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
   const own = [...execArgv, ...nodeOptions].find((a) => YOUNG_FLAG.test(a));
   if (own !== undefined) return { pin: false, why: `node was given ${own}` };

@@ -29,6 +29,14 @@ describe('youngGenerationChoice', () => {
     expect(youngGenerationChoice([], { [YOUNG_GENERATION_ENV]: 'grow' })).toEqual({ pin: false, why: `${YOUNG_GENERATION_ENV}=grow` });
   });
 
+  it(`refuses a ${YOUNG_GENERATION_ENV} value it does not know, saying what is allowed`, () => {
+    const c = youngGenerationChoice([], { [YOUNG_GENERATION_ENV]: 'grwo' });
+    expect(c).toMatchObject({ pin: false });
+    expect('error' in c && c.error).toContain('is "grwo"');
+    expect('error' in c && c.error).toContain('allowed: grow');
+    expect(youngGenerationChoice([], { [YOUNG_GENERATION_ENV]: '' })).toEqual({ pin: true });
+  });
+
   it("leaves it to the operator's own young-generation flag, on node's command line or in NODE_OPTIONS, '-' or '_'", () => {
     for (const flag of ['--max-semi-space-size=8', '--max_semi_space_size=8', '--min-semi-space-size=4', '--semi-space-growth-factor=4', '--max-semi-space-size']) {
       expect(youngGenerationChoice([flag], {})).toEqual({ pin: false, why: `node was given ${flag}` });
@@ -91,6 +99,16 @@ async function run(command: string[], env: NodeJS.ProcessEnv): Promise<{ daemon:
 }
 
 describe('a daemon started through the smoothd bin', () => {
+  it(`exits 78 on a ${YOUNG_GENERATION_ENV} value it does not know, before it starts any worker`, async () => {
+    const proc = spawn(SMOOTHD, ['--config', '/nonexistent/smoothd.yaml'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, [YOUNG_GENERATION_ENV]: 'big' } });
+    track(proc.pid);
+    let stderr = '';
+    proc.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+    expect(code).toBe(78);
+    expect(stderr).toBe(`smoothd: ${YOUNG_GENERATION_ENV} is "big" in smoothd's environment; allowed: grow (V8's default young generation) or pin (held at its initial size, the default when unset). Fix or unset it (systemd: systemctl edit smoothd), then start smoothd again.\n`);
+  });
+
   it("keeps its own new space at 2 MiB; its worker's grows, and no flag or variable of it reaches the worker", async () => {
     const { daemon, worker } = await run([SMOOTHD], { [YOUNG_GENERATION_ENV]: 'pin' });
     expect(daemon.newSpaceBytes).toBeLessThanOrEqual(2 * MiB);
