@@ -921,8 +921,24 @@ class Stepper {
       // new workers stay, even in slots beyond the restored count.
       if (entry?.previous) g.config = entry.previous;
       if (entry?.added && entry.done === 0) g.removing = true;
+      // Nothing of the failed generation serves or restarts (no ready new worker, no slot of the
+      // restored count on it): the group stays on the generation it ran (its status, the next
+      // reload's rollback target), the slots the roll added go back to it, and the failed spec
+      // and its listen sockets are let go.
+      const prev = entry?.previousGeneration ?? null;
+      const inUse =
+        groupWorkers(this.s.workers, g.name).some((w) => w.generation === target && w.phase === 'ready') ||
+        g.slots.some((slot, i) => i < g.config.count && slot.generation === target);
+      const restore = prev !== null && !inUse;
+      if (restore) {
+        g.generation = prev;
+        g.slots.forEach((slot, i) => {
+          if (slot.generation === target) this.slot(g, i)!.generation = prev;
+        });
+      }
       this.log('error', 'reload failed: old workers keep serving, ready new ones stay (onFailure: keep)', { reloadId: r.id, ...failure });
       this.finishReload('failed', error, failure, 'worker', []);
+      if (restore) this.pruneSpecs(g);
       return;
     }
     // Roll back the failing group first, then every group this reload rolled (or was

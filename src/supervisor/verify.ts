@@ -30,16 +30,6 @@ export function add(a: Counters, b: Counters): Counters {
   return { requests: a.requests + b.requests, errors: a.errors + b.errors };
 }
 
-/** True when the policy judges error rates at all. */
-export function judgesErrors(p: VerifyPolicy): boolean {
-  return p.maxErrorRate !== null;
-}
-
-/** True when the group verifies anything (bake, error rate or watch). */
-export function verifies(p: VerifyPolicy): boolean {
-  return p.bakeMs > 0 || p.maxErrorRate !== null || p.watchMs > 0;
-}
-
 /**
  * One new worker on its counters since it became ready: it fails when it has
  * at least `minRequests` responses and its share of errors is strictly
