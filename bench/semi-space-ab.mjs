@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { installCleanup, startSmoothdReady, stopSmoothd } from './procs.js';
 import { rpc as rpcCall } from './rpc.js';
 import { freePort, memoryConfig } from './memory-setup.js';
+import { cpuTicks, procKb } from './stats.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const usage = 'usage: node bench/semi-space-ab.mjs [--rounds N] [--every N] [--arm NAME=FLAGS]...\n';
@@ -65,15 +66,10 @@ if (arms.length === 0) {
 installCleanup();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smoothd-semiab-'));
 const rpc = (socket, method, params) => rpcCall(socket, method, params, 120_000);
-const cpuMs = (pid) => {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms
-};
+const cpuMs = (pid) => cpuTicks(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')) * 10; // clock ticks of 10 ms
 const privateMb = (pid) => {
-  const t = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? 0);
-  return (kb('Private_Clean') + kb('Private_Dirty')) / 1024;
+  const kb = procKb(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), ['Private_Clean', 'Private_Dirty']);
+  return ((kb.Private_Clean ?? 0) + (kb.Private_Dirty ?? 0)) / 1024;
 };
 const scrape = (port) =>
   new Promise((resolve, reject) => {
