@@ -5,7 +5,7 @@
  * `worker.spawned`, an exit after a stop signal, a `config.loaded`) are fed
  * back in FIFO order, the way an event loop would deliver them.
  */
-import type { Config, GroupConfig } from '../../src/config/types.js';
+import type { Config, GroupConfig, ListenEntry } from '../../src/config/types.js';
 import { initialState, step } from '../../src/supervisor/machine.js';
 import type { ReloadReport } from '../../src/supervisor/report.js';
 import type {
@@ -53,6 +53,15 @@ export interface LoadedConfig {
   config: Config;
   specs: Record<string, GenerationSpec>;
 }
+
+/** A TCP listen entry on 127.0.0.1 from its text ("127.0.0.1:8080"), named listen0. */
+export const tcpListen = (text: string): ListenEntry => ({
+  address: { kind: 'tcp', host: '127.0.0.1', port: Number(text.split(':')[1]), family: 4, key: `tcp:${text}` },
+  name: 'listen0',
+  backlog: 511,
+  mode: null,
+  text,
+});
 
 export const CONFIG_PATH = '/etc/smoothd/smoothd.yaml';
 

@@ -4,17 +4,9 @@
  * printed diff joins several addresses and names an empty list.
  */
 import { describe, expect, it } from 'vitest';
-import type { ListenEntry } from '../../src/config/types.js';
 import { formatPreview, specChanges, type GroupChanges, type ReloadPreview } from '../../src/supervisor/preview.js';
-import { groupConfig, specFor } from './harness.js';
+import { groupConfig, specFor, tcpListen as listen } from './harness.js';
 
-const listen = (text: string): ListenEntry => ({
-  address: { kind: 'tcp', host: '127.0.0.1', port: Number(text.split(':')[1]), family: 4, key: `tcp:${text}` },
-  name: 'listen0',
-  backlog: 511,
-  mode: null,
-  text,
-});
 const base = specFor(groupConfig({ env: { A: '1' }, listen: [listen('127.0.0.1:8080')] }));
 const rolled = (changes: GroupChanges): ReloadPreview => ({ dryRun: true, groups: [{ name: 'web', reloadable: true, action: 'roll', changes }] });
 

@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { ListenEntry } from '../../src/config/types.js';
 import { formatPreview, previewReload, specChanges, type ReloadPreview } from '../../src/supervisor/preview.js';
-import { groupConfig, makeConfig, specFor, World } from './harness.js';
+import { groupConfig, makeConfig, specFor, tcpListen as listen, World } from './harness.js';
 
-const listen = (text: string): ListenEntry => ({
-  address: { kind: 'tcp', host: '127.0.0.1', port: Number(text.split(':')[1]), family: 4, key: `tcp:${text}` },
-  name: 'listen0',
-  backlog: 511,
-  mode: null,
-  text,
-});
 
 const base = specFor(groupConfig({ env: { A: '1', B: '2' }, listen: [listen('127.0.0.1:8080')] }));
 
