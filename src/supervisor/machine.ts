@@ -923,8 +923,8 @@ class Stepper {
       if (entry?.added && entry.done === 0) g.removing = true;
       // Nothing of the failed generation serves or restarts (no ready new worker, no slot of the
       // restored count on it): the group stays on the generation it ran (its status, the next
-      // reload's rollback target), the slots the roll added go back to it, and the failed spec
-      // and its listen sockets are let go.
+      // reload's rollback target) and the slots the roll added go back to it; the failed spec
+      // and its listen sockets go with its last worker's exit (every exit prunes the specs).
       const prev = entry?.previousGeneration ?? null;
       const inUse =
         groupWorkers(this.s.workers, g.name).some((w) => w.generation === target && w.phase === 'ready') ||
@@ -938,7 +938,6 @@ class Stepper {
       }
       this.log('error', 'reload failed: old workers keep serving, ready new ones stay (onFailure: keep)', { reloadId: r.id, ...failure });
       this.finishReload('failed', error, failure, 'worker', []);
-      if (restore) this.pruneSpecs(g);
       return;
     }
     // Roll back the failing group first, then every group this reload rolled (or was
