@@ -86,6 +86,9 @@ describe('a wrapper script whose child outlives the shell', () => {
     for (const pgid of leaders) expect(members(pgid)).toEqual([]);
     // The stop signal reached the children through the group; they ignored it and were killed.
     expect(childLines(d, 'got SIGTERM').length).toBeGreaterThanOrEqual(2);
+    // The kill is logged once per old worker. The log line comes over smoothd's stdout, the
+    // report over the control socket: the line may arrive after the report, so wait for it.
+    await waitFor('the kills of the old workers to be logged', () => before.every((id: number) => killedLogs(d, id).length > 0));
     for (const id of before) expect(killedLogs(d, id)).toHaveLength(1);
     const s = await d.status();
     expect(s.groups[0].workers.map((w: any) => w.state)).toEqual(['ready', 'ready']);
@@ -112,6 +115,9 @@ describe('a wrapper script whose child outlives the shell', () => {
     expect(alive(child)).toBe(true);
     await waitFor('the leftover group to be gone', () => members(leader).length === 0, 5000);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    // smoothd kills, then its log line is written and read over a pipe: seeing the group gone
+    // does not mean the line has arrived yet, so wait for it (and then there is exactly one).
+    await waitFor('the kill of the leftover to be logged', () => killedLogs(d, old.id).length > 0);
     expect(killedLogs(d, old.id)).toHaveLength(1);
     const after = await waitFor('the leftover to leave the status', async () => {
       const st = await d.status();

@@ -10,7 +10,7 @@ import { buildStatus } from '../../src/supervisor/status.js';
 import { groupConfig, makeConfig, runningWorld, type World } from './harness.js';
 
 const groupStatus = (w: World, name: string) =>
-  buildStatus(w.state, { pid: 1, version: 't', now: w.now, rss: () => null, bound: () => true }).groups.find((g) => g.name === name)!;
+  buildStatus(w.state, { pid: 1, version: 't', now: w.now, rss: () => null, bound: () => null }).groups.find((g) => g.name === name)!;
 
 describe('onFailure keep: what the group returns to', () => {
   it('a group the failed reload added keeps the generation it was given while it drains, then goes', () => {
