@@ -94,7 +94,14 @@ export interface Autogroup {
   nice: number;
 }
 
-/** The autogroup of `pid` ('self': smoothd's), or null when the kernel has none or the process is gone. */
+/**
+ * The autogroup of `pid` ('self': smoothd's), or null when the kernel has none,
+ * the process is gone, or it is in the kernel's default autogroup: init's
+ * session and every process that never called setsid (smoothd as a container's
+ * PID 1, or under a CI runner) read an empty file there, and that group's
+ * priority cannot be changed. Workers are sessions of their own, so they have
+ * an autogroup even then.
+ */
 export function autogroupOf(pid: number | 'self', procRoot = '/proc'): Autogroup | null {
   try {
     const m = /^(\S+) nice (-?\d+)/.exec(fs.readFileSync(`${procRoot}/${pid}/autogroup`, 'utf8'));
