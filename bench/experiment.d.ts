@@ -3,13 +3,14 @@ type Spread = { min: number; median: number; max: number; mean: number; n: numbe
 export interface Experiment {
   title: string;
   keepAlive: boolean[];
-  variants: Record<'off' | 'on', Record<string, unknown> & { env?: Record<string, string> }>;
+  /** Variant name -> change to the example's group; the first is the baseline. */
+  variants: Record<string, Record<string, unknown> & { env?: Record<string, string> }>;
 }
 export const EXPERIMENTS: Record<string, Experiment>;
 export interface Trial {
   round: number;
   keepAlive: boolean;
-  variant: 'off' | 'on';
+  variant: string;
 }
 export function trialPlan(name: string, trials: number): Trial[];
 export function applyVariant(group: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown>;

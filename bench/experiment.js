@@ -19,6 +19,20 @@ export const EXPERIMENTS = {
     keepAlive: [true, false],
     variants: { off: {}, on: { bootNice: 10 } },
   },
+  bootnicelevels: {
+    title: 'bootNice: 10 and 19 (the lowest Linux priority) vs off',
+    keepAlive: [true, false],
+    variants: { off: {}, 'nice 10': { bootNice: 10 }, 'nice 19': { bootNice: 19 } },
+  },
+  warmup: {
+    title: 'kit warm-up of 10 (the example), 200 and 2 000 requests before ready, each with bootNice: 10',
+    keepAlive: [true, false],
+    variants: {
+      'warm 10': { bootNice: 10, env: { HELLO_WARMUP: '10' } },
+      'warm 200': { bootNice: 10, env: { HELLO_WARMUP: '200' } },
+      'warm 2000': { bootNice: 10, env: { HELLO_WARMUP: '2000' } },
+    },
+  },
   closespread: {
     title: 'closeSpreadMs: 1000 (the drain spreads its Connection: close answers over 1 s) vs off',
     keepAlive: [true],
@@ -103,14 +117,16 @@ export function summarize(results) {
   return summary;
 }
 
-/** A text table: per mode, each figure as "median (min-max)" for off and on. */
+/** A text table: per mode, each figure as "median (min-max)", one column per variant in the experiment's order. */
 export function summaryText(summary) {
   const lines = [];
-  const cell = (s) => (s.n === 0 ? '-' : `${r1(s.median)} (${r1(s.min)}-${r1(s.max)})`);
+  const cell = (s) => (s === undefined || s.n === 0 ? '-' : `${r1(s.median)} (${r1(s.min)}-${r1(s.max)})`);
   for (const [mode, variants] of Object.entries(summary)) {
-    lines.push(`${mode}: median (min-max) of ${variants.off?.closedSteadyP99.n ?? 0} trials each`);
-    lines.push(`  ${'figure'.padEnd(46)} ${'off'.padEnd(22)} on`);
-    for (const [k, label] of FIGURES) lines.push(`  ${label.padEnd(46)} ${cell(variants.off[k]).padEnd(22)} ${cell(variants.on[k])}`);
+    const names = Object.keys(variants);
+    const first = variants[names[0]];
+    lines.push(`${mode}: median (min-max) of ${first?.closedSteadyP99.n ?? 0} trials each`);
+    lines.push(`  ${'figure'.padEnd(46)} ${names.map((v) => v.padEnd(22)).join(' ').trimEnd()}`);
+    for (const [k, label] of FIGURES) lines.push(`  ${label.padEnd(46)} ${names.map((v) => cell(variants[v][k]).padEnd(22)).join(' ').trimEnd()}`);
   }
   return lines.join('\n');
 }

@@ -157,6 +157,14 @@ interface Booting {
   boot: number;
   /** Its own autogroup's nice value before and during boot, when smoothd changed it. */
   autogroup: { base: number; boot: number } | null;
+  /** The timer that gives the priority back if the worker is still booting by then, or null. */
+  giveBack: unknown;
+}
+
+/** The timer functions BootPriority uses (the runtime's clock; tests pass a fake one). */
+export interface BootTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
 }
 
 export interface BootPriorityOptions {
@@ -166,6 +174,8 @@ export interface BootPriorityOptions {
   procRoot?: string;
   /** Whether smoothd may change autogroups without the kernel's rate limit (CAP_SYS_ADMIN; tests inject it). */
   mayChangeAutogroups?: () => boolean;
+  /** Timers for the give-back deadline (default: the global ones). */
+  timers?: BootTimers;
 }
 
 /** The workers smoothd started at boot priority and has not restored yet. */
@@ -178,6 +188,7 @@ export class BootPriority {
   private readonly mayLower: (nice: number) => boolean;
   private readonly procRoot: string;
   private readonly mayChangeAutogroups: () => boolean;
+  private readonly timers: BootTimers;
   /** smoothd's own autogroup and whether autogroups are on, read once (null: not read yet). */
   private autogroupSetting: { own: Autogroup | null; enabled: boolean } | null = null;
 
@@ -188,10 +199,18 @@ export class BootPriority {
     this.mayLower = opts.mayLowerTo ?? ((n) => mayLowerTo(n));
     this.procRoot = opts.procRoot ?? '/proc';
     this.mayChangeAutogroups = opts.mayChangeAutogroups ?? (() => hasCapability(CAP_SYS_ADMIN));
+    this.timers = opts.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
   }
 
-  /** Right after spawn: start worker `workerId` (pid `pid`) `bootNice` levels lower. */
-  lower(workerId: number, pid: number, group: string, bootNice: number): void {
+  /**
+   * Right after spawn: start worker `workerId` (pid `pid`) `bootNice` levels
+   * lower. A worker still booting `giveBackAfterMs` later (the runtime passes
+   * half its readyTimeout) gets its normal priority back then: where the
+   * serving workers leave no CPU idle a start at low priority could take
+   * until its readyTimeout, and the boot priority must never turn a slow
+   * start into a failed one.
+   */
+  lower(workerId: number, pid: number, group: string, bootNice: number, giveBackAfterMs = Infinity): void {
     if (!(bootNice > 0)) return;
     let base: number;
     try {
@@ -216,7 +235,19 @@ export class BootPriority {
     // The leader first: the threads it creates from now on inherit the value.
     trySetPriority(pid, boot);
     for (const tid of threadsOf(pid, this.procRoot)) if (tid !== pid) trySetPriority(tid, boot);
-    this.booting.set(workerId, { pid, group, base, boot, autogroup: this.lowerAutogroup(pid, group, bootNice) });
+    const autogroup = this.lowerAutogroup(pid, group, bootNice);
+    const giveBack =
+      giveBackAfterMs > 0 && Number.isFinite(giveBackAfterMs)
+        ? this.timers.setTimeout(() => {
+            if (!this.booting.has(workerId)) return;
+            this.log.info(
+              { group, workerId, pid, bootNice, afterMs: giveBackAfterMs },
+              `worker still booting after half its readyTimeout (${giveBackAfterMs} ms): it gets its normal priority back now so that it can get ready in time`,
+            );
+            this.restore(workerId);
+          }, giveBackAfterMs)
+        : null;
+    this.booting.set(workerId, { pid, group, base, boot, autogroup, giveBack });
   }
 
   /** When the worker is an autogroup of its own, that autogroup boots `bootNice` lower too; what was set, or null. */
@@ -246,7 +277,7 @@ export class BootPriority {
   restore(workerId: number): void {
     const b = this.booting.get(workerId);
     if (!b) return;
-    this.booting.delete(workerId);
+    this.forget(workerId);
     const pids = new Set([b.pid, ...groupMembers(b.pid, this.procRoot)]);
     let failed: string | null = null;
     for (const pid of pids) {
@@ -275,6 +306,9 @@ export class BootPriority {
 
   /** The worker exited (or was never ready): nothing to restore. */
   forget(workerId: number): void {
+    const b = this.booting.get(workerId);
+    if (!b) return;
+    if (b.giveBack !== null) this.timers.clearTimeout(b.giveBack);
     this.booting.delete(workerId);
   }
 

@@ -184,7 +184,7 @@ export class Runtime {
     this.statuses = new StatusCoalescer((workerId, text) => this.dispatch({ type: 'worker.status', workerId, text }), this.clock);
     this.log = opts.logger;
     this.rss = new RssSampler(opts.readRss ?? readRss, this.clock, opts.rssSampling);
-    this.bootPriority = new BootPriority(this.log);
+    this.bootPriority = new BootPriority(this.log, { timers: this.clock });
     this.state = initialState(opts.config, opts.specs, { platform: opts.platform ?? process.platform, now: this.clock.now() });
     this.exited = new Promise((r) => (this.exitResolve = r));
     this.ready = new Promise((r) => (this.readyResolve = r));
@@ -534,7 +534,7 @@ export class Runtime {
     }
     this.procs.set(id, running);
     this.rss.track(running.pid);
-    this.bootPriority.lower(id, running.pid, e.group, e.spec.bootNice ?? 0);
+    this.bootPriority.lower(id, running.pid, e.group, e.spec.bootNice ?? 0, e.spec.readyTimeoutMs / 2);
     this.queue.push({ type: 'worker.spawned', workerId: id, pid: running.pid });
   }
 

@@ -12,7 +12,7 @@ describe('bench experiments', () => {
   });
 
   it('refuses an unknown experiment with the names it knows', () => {
-    expect(() => trialPlan('fast', 1)).toThrow(/--experiment takes one of bootnice, closespread; got "fast"/);
+    expect(() => trialPlan('fast', 1)).toThrow(/--experiment takes one of bootnice, bootnicelevels, warmup, closespread; got "fast"/);
   });
 
   it('merges a variant over the group, env over env', () => {
@@ -36,5 +36,18 @@ describe('bench experiments', () => {
     expect(s['keep-alive on']!.on!.closedSteadyP99).toMatchObject({ min: 20, median: 40, max: 60, n: 3 });
     expect(summaryText(s)).toContain('saturated: steady p99 ms');
     expect(summaryText(s)).toContain('30 (10-50)');
+  });
+
+  it('runs and prints every variant of an experiment with more than two, in its order', () => {
+    expect(trialPlan('bootnicelevels', 1).map((t) => t.variant)).toEqual(['off', 'nice 10', 'nice 19', 'off', 'nice 10', 'nice 19']);
+    const s = summarize(
+      ['off', 'nice 10', 'nice 19'].map((variant, i) => ({ round: 1, keepAlive: false, variant, figures: { openWindowP99: 100 - i * 40 } })),
+    );
+    const text = summaryText(s);
+    const header = text.split('\n')[1]!;
+    expect(header.indexOf('off')).toBeLessThan(header.indexOf('nice 10'));
+    expect(header.indexOf('nice 10')).toBeLessThan(header.indexOf('nice 19'));
+    const row = text.split('\n').find((l) => l.includes('p99 ms inside reload windows') && l.includes('open loop'))!;
+    expect(row.replace(/\s+/g, ' ')).toContain('100 (100-100) 60 (60-60) 20 (20-20)');
   });
 });

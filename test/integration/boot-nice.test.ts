@@ -15,11 +15,12 @@ let daemon: Daemon | null = null;
 
 afterEach(cleanup);
 
-const config = (bootNice: number): string => `groups:
+const config = (bootNice: number, readyTimeout = '10s'): string => `groups:
   web:
     command: [node, ${APP}]
     count: 2
     ready: ipc
+    readyTimeout: ${readyTimeout}
     bootNice: ${bootNice}
 `;
 
@@ -96,6 +97,21 @@ describe('bootNice', () => {
     process.kill(pids[1]!, 'SIGUSR2');
     await waitFor('every worker ready', () => d.logs.some((l) => l.msg === 'every worker is ready'));
     expect(autogroupOf(pids[1]!)!.nice).toBe(0);
+  });
+
+  it('a worker still booting at half its readyTimeout gets its normal priority back before it is ready', async () => {
+    daemon = await startDaemon(config(10, '4s'), { waitReady: false });
+    const d = daemon;
+    const [pid] = await startedWorkers(d, 2);
+    await booted(d, pid!);
+    expect([...nices(pid!).values()].every((n) => n === 10), 'booting at nice 10').toBe(true);
+    const line = await waitFor(`the give-back of worker ${pid}`, () =>
+      d.logs.find((l) => l.pid === pid && typeof l.msg === 'string' && l.msg.startsWith('worker still booting after half its readyTimeout')),
+    );
+    expect(line).toMatchObject({ group: 'web', bootNice: 10, afterMs: 2000 });
+    expect(readyLogged(d, pid!), 'still not ready').toBe(false);
+    const now = nices(pid!);
+    expect([...now.values()], `nice of every thread of ${pid}, still booting`).toEqual([...now.keys()].map(() => 0));
   });
 
   it('bootNice: 0 leaves the priority alone', async () => {
