@@ -33,6 +33,24 @@ export const EXPERIMENTS = {
       'warm 2000': { bootNice: 10, env: { HELLO_WARMUP: '2000' } },
     },
   },
+  spreadnice: {
+    title: 'closeSpreadMs 0, 1 000 and 2 000 (the drain spreads its Connection: close answers) with bootNice: 10, keep-alive on',
+    keepAlive: [true],
+    variants: {
+      'spread 0': { bootNice: 10 },
+      'spread 1000': { bootNice: 10, env: { HELLO_CLOSE_SPREAD_MS: '1000' } },
+      'spread 2000': { bootNice: 10, env: { HELLO_CLOSE_SPREAD_MS: '2000' } },
+    },
+  },
+  surge: {
+    title: 'rolling surge 4 (the example: every new worker at once) vs surge 1 (one at a time), and surge 1 with bootNice: 10',
+    keepAlive: [true, false],
+    variants: {
+      'surge 4': {},
+      'surge 1': { rolling: { surge: 1 } },
+      'surge 1 nice 10': { rolling: { surge: 1 }, bootNice: 10 },
+    },
+  },
   closespread: {
     title: 'closeSpreadMs: 1000 (the drain spreads its Connection: close answers over 1 s) vs off',
     keepAlive: [true],
