@@ -15,10 +15,11 @@
 // cost) and `--interrupt-budget=32768` (V8 tiers up after a quarter of its
 // default budget; a worker flag, set with NODE_OPTIONS in the group's env).
 // --node runs the workers with another Node binary (e.g. 22 or 24).
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startExampleWorker } from './example-worker.js';
 import { cpuTicks, median } from './stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -45,20 +46,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** One round: the worker's CPU ticks per interval under `rate` req/s, and what the generator counted. */
 async function round(flags) {
-  const w = spawn(nodeBin, [...flags, path.join(root, 'examples/hello/server.js')], {
-    env: { ...process.env, PORT: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const { child: w, port, exited } = await startExampleWorker({ node: nodeBin, flags });
   try {
-    const port = await new Promise((resolve, reject) => {
-      let buf = '';
-      w.stdout.on('data', (b) => {
-        buf += b;
-        const m = /listening on [\d.]+:(\d+)/.exec(buf);
-        if (m) resolve(Number(m[1]));
-      });
-      w.once('exit', (code) => reject(new Error(`the worker exited (${code}) before it listened`)));
-    });
     const stat = () => cpuTicks(fs.readFileSync(`/proc/${w.pid}/stat`, 'utf8'));
     const boot = stat();
     const g = fork(path.join(root, 'bench/openloop.js'), ['--child'], { stdio: 'inherit' });
@@ -85,6 +74,7 @@ async function round(flags) {
     }
   } finally {
     w.kill('SIGKILL');
+    await exited;
   }
 }
 

@@ -13,14 +13,10 @@
 //
 // Without --keepalive every request opens a new connection (a client with
 // keep-alive off, or one reconnecting after a drain); with it they share one.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startExampleWorker } from './example-worker.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const example = path.join(root, 'examples/hello');
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
   return i < 0 ? dflt : Number(process.argv[i + 1]);
@@ -42,22 +38,9 @@ function get(port, agent) {
 }
 
 async function one(warmup) {
-  const env = { ...process.env, PORT: '0', HELLO_WARMUP: warmup ? String(warmupRequests) : '0' };
-  for (const k of Object.keys(env)) if (/^(LISTEN_|SMOOTHD_|NOTIFY_SOCKET$)/.test(k)) delete env[k];
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['server.js'], { cwd: example, env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const { child, port, exited } = await startExampleWorker({ env: { HELLO_WARMUP: warmup ? String(warmupRequests) : '0' } });
   try {
-    const port = await new Promise((resolve, reject) => {
-      let out = '';
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (c) => {
-        out += c;
-        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`server exited ${code} before listening`)));
-    });
     const startMs = performance.now() - t0;
     const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
     const cpuMs = ((Number(stat[11]) + Number(stat[12])) * 1000) / 100; // clock ticks, USER_HZ 100

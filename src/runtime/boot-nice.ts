@@ -204,13 +204,13 @@ export class BootPriority {
 
   /**
    * Right after spawn: start worker `workerId` (pid `pid`) `bootNice` levels
-   * lower. A worker still booting `giveBackAfterMs` later (the runtime passes
-   * half its readyTimeout) gets its normal priority back then: where the
+   * lower. A worker still booting at half its `readyTimeoutMs` gets its
+   * normal priority back then: where the
    * serving workers leave no CPU idle a start at low priority could take
    * until its readyTimeout, and the boot priority must never turn a slow
    * start into a failed one.
    */
-  lower(workerId: number, pid: number, group: string, bootNice: number, giveBackAfterMs = Infinity): void {
+  lower(workerId: number, pid: number, group: string, bootNice: number, readyTimeoutMs = Infinity): void {
     if (!(bootNice > 0)) return;
     let base: number;
     try {
@@ -236,6 +236,7 @@ export class BootPriority {
     trySetPriority(pid, boot);
     for (const tid of threadsOf(pid, this.procRoot)) if (tid !== pid) trySetPriority(tid, boot);
     const autogroup = this.lowerAutogroup(pid, group, bootNice);
+    const giveBackAfterMs = readyTimeoutMs / 2;
     const giveBack =
       giveBackAfterMs > 0 && Number.isFinite(giveBackAfterMs)
         ? this.timers.setTimeout(() => {

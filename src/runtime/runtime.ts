@@ -534,7 +534,7 @@ export class Runtime {
     }
     this.procs.set(id, running);
     this.rss.track(running.pid);
-    this.bootPriority.lower(id, running.pid, e.group, e.spec.bootNice ?? 0, e.spec.readyTimeoutMs / 2);
+    this.bootPriority.lower(id, running.pid, e.group, e.spec.bootNice ?? 0, e.spec.readyTimeoutMs);
     this.queue.push({ type: 'worker.spawned', workerId: id, pid: running.pid });
   }
 

@@ -5,31 +5,12 @@
  * is left alone with one warning per group. A worker in smoothd's own session
  * (same autogroup) is never touched through its autogroup.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import pino from 'pino';
+import { describe, expect, it } from 'vitest';
 import { BootPriority, autogroupOf, autogroupsEnabled } from '../../src/runtime/boot-nice.js';
-
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
-
-function sleeper(detached: boolean): number {
-  const c = spawn('sleep', ['30'], { detached, stdio: 'ignore' });
-  children.push(c);
-  return c.pid!;
-}
-
-/** A logger that keeps its lines. */
-function logger(): { log: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
-  return { log, lines };
-}
+import { logger, sleeper } from './boot-nice-fixture.js';
 
 const enabled = autogroupsEnabled();
 if (!enabled) console.log('boot-nice-autogroup: skipped (kernel.sched_autogroup_enabled is not 1 here)');

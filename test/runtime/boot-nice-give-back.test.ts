@@ -1,25 +1,13 @@
 /**
  * bootNice's give-back deadline (boot-nice.ts): a worker still booting when
- * its deadline (half its readyTimeout, set by the runtime) passes gets its
+ * its deadline (half its readyTimeout) passes gets its
  * normal priority back and a log line says so; a worker that got ready, or
  * exited, before then has its timer cleared. Real processes, fake timers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import { afterEach, describe, expect, it } from 'vitest';
-import pino from 'pino';
+import { describe, expect, it } from 'vitest';
 import { BootPriority, type BootTimers } from '../../src/runtime/boot-nice.js';
-
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
-
-function sleeper(): number {
-  const c = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
-  children.push(c);
-  return c.pid!;
-}
+import { logger, sleeper } from './boot-nice-fixture.js';
 
 /** Timers that fire only when the test says so. */
 function fakeTimers(): BootTimers & { pending: Map<number, { fn: () => void; ms: number }>; fire(): void } {
@@ -41,8 +29,7 @@ function fakeTimers(): BootTimers & { pending: Map<number, { fn: () => void; ms:
 }
 
 function setup() {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const { log, lines } = logger();
   const timers = fakeTimers();
   // Autogroups are left out (mayChangeAutogroups false): this is about the thread priority and the timer.
   const bp = new BootPriority(log, { mayLowerTo: () => true, mayChangeAutogroups: () => false, timers });
@@ -52,9 +39,9 @@ function setup() {
 describe('bootNice give-back deadline', () => {
   it('a worker still booting at its deadline gets its normal priority back, and the log says so', () => {
     const { bp, timers, lines } = setup();
-    const pid = sleeper();
+    const pid = sleeper(true);
     const base = os.getPriority(pid);
-    bp.lower(1, pid, 'web', 10, 5000);
+    bp.lower(1, pid, 'web', 10, 10000);
     expect(os.getPriority(pid)).toBe(base + 10);
     expect([...timers.pending.values()].map((t) => t.ms)).toEqual([5000]);
     timers.fire();
@@ -67,10 +54,10 @@ describe('bootNice give-back deadline', () => {
 
   it('a worker ready or gone before its deadline has its timer cleared: nothing fires later', () => {
     const { bp, timers, lines } = setup();
-    const ready = sleeper();
-    const gone = sleeper();
-    bp.lower(1, ready, 'web', 10, 5000);
-    bp.lower(2, gone, 'web', 10, 5000);
+    const ready = sleeper(true);
+    const gone = sleeper(true);
+    bp.lower(1, ready, 'web', 10, 10000);
+    bp.lower(2, gone, 'web', 10, 10000);
     expect(timers.pending.size).toBe(2);
     bp.restore(1);
     bp.forget(2);
@@ -80,7 +67,7 @@ describe('bootNice give-back deadline', () => {
 
   it('no deadline: the priority stays low until ready', () => {
     const { bp, timers } = setup();
-    const pid = sleeper();
+    const pid = sleeper(true);
     bp.lower(1, pid, 'web', 10);
     expect(timers.pending.size).toBe(0);
     expect(bp.pending).toEqual([1]);
