@@ -8,18 +8,8 @@
  * Entries keep their spec (for `smoothctl rollback`) but are not the specs
  * smoothd holds listen sockets for: those are the group's `specs`.
  */
+import type { HistoryStatus } from './report.js';
 import type { GenerationSpec, GroupState, HistoryEntry, RollbackTarget } from './types.js';
-
-export type HistoryState = 'current' | 'good' | 'bad';
-
-export interface HistoryStatus {
-  generation: number;
-  createdAt: string;
-  cwd: string;
-  command: string[];
-  revision: string | null;
-  state: HistoryState;
-}
 
 /** A new generation of the group; its outcome is not known yet. */
 export function recordGeneration(history: HistoryEntry[], generation: number, spec: GenerationSpec, now: number): HistoryEntry[] {

@@ -3,13 +3,23 @@
  * fields may be added but never renamed or removed) and the reload report.
  */
 
-import type { HistoryStatus } from './history.js';
-
 export type DaemonState = 'starting' | 'running' | 'reloading' | 'stopping';
 export type ReloadState = 'idle' | 'running' | 'succeeded' | 'failed' | 'aborted';
 export type GroupRollState = 'rolled' | 'skipped' | 'failed' | 'pending' | 'rolling' | 'verifying' | 'watching';
 export type RollbackState = 'running' | 'succeeded' | 'failed' | 'skipped';
 export type WorkerStateName = 'starting' | 'ready' | 'stopping' | 'backoff';
+
+export type HistoryState = 'current' | 'good' | 'bad';
+
+/** One generation of a group's release history as the status document shows it (history.ts builds it). */
+export interface HistoryStatus {
+  generation: number;
+  createdAt: string;
+  cwd: string;
+  command: string[];
+  revision: string | null;
+  state: HistoryState;
+}
 
 export interface ExitInfo {
   code: number | null;
