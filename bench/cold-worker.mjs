@@ -12,10 +12,12 @@
 //     [--variant 'NAME=NODE_FLAGS'] ... [--node PATH]
 //
 // Without --variant it compares the default with `--no-opt` (the unoptimized
-// cost) and `--interrupt-budget=32768` (V8 tiers up after a quarter of its
-// default budget; a worker flag, set with NODE_OPTIONS in the group's env).
+// cost) and V8 tiering up after a quarter of its defaults: on Node 20
+// `--interrupt-budget=32768` (only on the command line: NODE_OPTIONS refuses
+// it), on Node 22 and later, which have no such flag,
+// `--invocation-count-for-maglev=100 --invocation-count-for-turbofan=750`.
 // --node runs the workers with another Node binary (e.g. 22 or 24).
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +41,10 @@ for (let i = 0; i < args.length; i++) {
   variants.push({ name, flags: flags.split(' ').filter(Boolean) });
 }
 if (variants.length === 0) {
-  variants.push({ name: 'default', flags: [] }, { name: '--no-opt', flags: ['--no-opt'] }, { name: '--interrupt-budget=32768', flags: ['--interrupt-budget=32768'] });
+  // The tier-up flag of the worker's V8: Node 20 has an interrupt budget, 22 and later count invocations.
+  const major = Number(execFileSync(nodeBin, ['-p', 'process.versions.node'], { encoding: 'utf8' }).split('.')[0]);
+  const eager = major >= 22 ? ['--invocation-count-for-maglev=100', '--invocation-count-for-turbofan=750'] : ['--interrupt-budget=32768'];
+  variants.push({ name: 'default', flags: [] }, { name: '--no-opt', flags: ['--no-opt'] }, { name: eager.join(' '), flags: eager });
 }
 const INTERVAL_MS = 200;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -51,6 +51,14 @@ export const EXPERIMENTS = {
       'surge 1 nice 10': { rolling: { surge: 1 }, bootNice: 10 },
     },
   },
+  tierup: {
+    title: 'surge 1 with bootNice: 10, without and with --interrupt-budget=32768 on the worker (V8 tiers up after a quarter of its default budget; Node 20 only)',
+    keepAlive: [true, false],
+    variants: {
+      'surge 1 nice 10': { rolling: { surge: 1 }, bootNice: 10 },
+      'budget 32768': { rolling: { surge: 1 }, bootNice: 10, command: ['node', '--interrupt-budget=32768', 'server.js'] },
+    },
+  },
   closespread: {
     title: 'closeSpreadMs: 1000 (the drain spreads its Connection: close answers over 1 s) vs off',
     keepAlive: [true],

@@ -2,7 +2,7 @@
 // The zero-downtime benchmark of smoothd (`npm run bench`; README "Measured numbers").
 //
 //   node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS]
-//   node bench/run.js --experiment bootnice|bootnicelevels|warmup|spreadnice|surge|closespread [--trials N]   (A/B, bench/experiment.js)
+//   node bench/run.js --experiment bootnice|bootnicelevels|warmup|spreadnice|surge|tierup|closespread [--trials N]   (A/B, bench/experiment.js)
 //   (or BENCH_QUICK=1, BENCH_RELOADS=N, BENCH_CONNECTIONS=N, BENCH_INTERVAL=S)
 //
 // For keep-alive off and on: starts the compiled smoothd with the example app
@@ -93,7 +93,7 @@ function parseOptions(argv, env) {
     else if (flag === '--experiment') o.experiment = inline ?? argv[++i];
     else if (flag === '--trials') o.trials = Math.round(value());
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write('usage: node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS] [--surge N] [--only closed,open,memory,scale] [--open-rate RPS] [--open-interval SECONDS] [--experiment bootnice|bootnicelevels|warmup|spreadnice|surge|closespread [--trials N]]\n');
+      process.stdout.write('usage: node bench/run.js [--quick] [--reloads N] [--connections N] [--interval SECONDS] [--surge N] [--only closed,open,memory,scale] [--open-rate RPS] [--open-interval SECONDS] [--experiment bootnice|bootnicelevels|warmup|spreadnice|surge|tierup|closespread [--trials N]]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
