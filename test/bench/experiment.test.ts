@@ -12,7 +12,7 @@ describe('bench experiments', () => {
   });
 
   it('refuses an unknown experiment with the names it knows', () => {
-    expect(() => trialPlan('fast', 1)).toThrow(/--experiment takes one of bootnice, bootnicelevels, warmup, spreadnice, surge, closespread; got "fast"/);
+    expect(() => trialPlan('fast', 1)).toThrow(/--experiment takes one of bootnice, bootnicelevels, warmup, spreadnice, surge, tierup, closespread; got "fast"/);
   });
 
   it('merges a variant over the group, env over env', () => {
