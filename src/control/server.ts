@@ -202,6 +202,19 @@ type Reply = JSONRPCResponse | JSONRPCResponse[];
 
 /** After refusing an oversized line, discard at most this much more before closing. */
 const LINGER_MAX_BYTES = 4 * 1024 * 1024;
+/** How long smoothd waits, after its own FIN, for the peer to close before it destroys the socket. */
+const LINGER_MS = 1000;
+
+/**
+ * Make sure the fd goes LINGER_MS from now even if the peer never closes its side. The timer is
+ * cleared once the socket closes: its closure holds the socket (and whatever holds that, such as a
+ * connection and its buffers), and left to run it kept every closed connection in the heap for
+ * that second — 1 100 clients that had just hung up kept ~3 MiB alive.
+ */
+function destroyAfterLinger(socket: Socket): void {
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  socket.once('close', () => clearTimeout(timer));
+}
 
 function errorReply(id: JSONRPCID, code: number, message: string, data?: unknown): JSONRPCErrorResponse {
   return createJSONRPCErrorResponse(id, code, message, data);
@@ -392,13 +405,8 @@ class Connection {
   private peerEnded = false;
   private closed = false;
   private idleTimer: NodeJS.Timeout | null = null;
-  /**
-   * Destroys the socket if the peer has not closed its side 1 s after our FIN (endSoon, an
-   * oversize line). Cleared on close: its closure holds this connection and its socket, so a
-   * timer left to run would keep every closed connection in the heap for that second — 1 100
-   * clients that just hung up kept ~3 MiB alive.
-   */
-  private lingerTimer: NodeJS.Timeout | null = null;
+  /** destroyAfterLinger() was armed (endSoon, an oversize line): once per connection. */
+  private lingering = false;
   /** Writes of this task wait for its end (see send()). */
   private corked = false;
   private readonly uncork = (): void => {
@@ -468,14 +476,10 @@ class Connection {
     this.destroyLater();
   }
 
-  /** Make sure the fd goes 1 s from now even if the peer never closes its side. */
   private destroyLater(): void {
-    if (this.lingerTimer !== null || this.closed) return;
-    this.lingerTimer = setTimeout(() => {
-      this.lingerTimer = null;
-      this.socket.destroy();
-    }, 1000);
-    this.lingerTimer.unref();
+    if (this.lingering || this.closed) return;
+    this.lingering = true;
+    destroyAfterLinger(this.socket);
   }
 
   /** Too many replies wait for the client to read them. */
@@ -609,8 +613,6 @@ class Connection {
     this.disarmIdle();
     if (this.stallTimer !== null) clearTimeout(this.stallTimer);
     this.stallTimer = null;
-    if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
-    this.lingerTimer = null;
     this.splitter.stop();
     this.held = [];
     this.abort.abort(new Error('control connection closed'));
@@ -847,9 +849,7 @@ class ServerImpl implements ControlServer {
           `too many control connections (limit ${this.maxConnections}), all busy; try again`,
         );
         socket.end(encodeLine(reply), () => socket.destroy());
-        // Cleared on close, so the refused socket is not held for the second (see lingerTimer).
-        const linger = setTimeout(() => socket.destroy(), 1000).unref();
-        socket.once('close', () => clearTimeout(linger));
+        destroyAfterLinger(socket);
         return;
       }
     }
